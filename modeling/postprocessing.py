@@ -1,0 +1,155 @@
+"""Numpy-only decoding of raw head outputs into per-task predictions.
+
+Shared by `predict.py` (PyTorch and ONNX Runtime back ends) and the `transformers` pipeline, so every way of serving
+a model applies the same temperatures and thresholds. It imports nothing but numpy, so it travels with a saved model
+(Hub custom code) and works in an ONNX-only deployment without torch.
+
+Output per task (one dict per text):
+- multiclass: ``{"label": str, "probabilities": {label: p}}`` (softmax of logits / T, argmax)
+- multilabel: ``{"labels": [str, ...], "probabilities": {label: p}}`` (sigmoid of logits / T, p >= threshold)
+- binary: ``{"label": str, "probability": p}`` (p = P(labels[1]) = sigmoid(logit / T), positive when p >= threshold)
+- regression: ``{"values": {output_name: v}}`` (the model already returns the user's units)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+DEFAULT_THRESHOLD = 0.5
+TASK_TYPES = ("multiclass", "multilabel", "binary", "regression")
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Row-wise softmax, shifted by the row max so large logits do not overflow."""
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    exp = np.exp(shifted)
+    return exp / exp.sum(axis=-1, keepdims=True)
+
+
+def sigmoid(logits: np.ndarray) -> np.ndarray:
+    """Element-wise logistic function, computed without overflow for large |x|."""
+    out = np.empty_like(logits, dtype=np.float64)
+    pos = logits >= 0
+    out[pos] = 1.0 / (1.0 + np.exp(-logits[pos]))
+    exp = np.exp(logits[~pos])
+    out[~pos] = exp / (1.0 + exp)
+    return out
+
+
+def task_probabilities(task: Mapping[str, Any], logits: np.ndarray, temperature: float | None = None) -> np.ndarray:
+    """Probabilities of one classification task: softmax (multiclass) or sigmoid (multilabel, binary) of logits / T."""
+    kind = task["type"]
+    if kind == "regression":
+        raise ValueError(f"task {task['name']!r} is a regression task: it has values, not probabilities")
+    if kind not in TASK_TYPES:
+        raise ValueError(f"task {task['name']!r} has unknown type {kind!r}; allowed: {', '.join(TASK_TYPES)}")
+    temp = 1.0 if temperature is None else float(temperature)
+    if temp <= 0:
+        raise ValueError(f"temperature of task {task['name']!r} must be > 0, got {temp}")
+    scaled = np.asarray(logits, dtype=np.float64) / temp
+    return softmax(scaled) if kind == "multiclass" else sigmoid(scaled)
+
+
+def _label_thresholds(task: Mapping[str, Any], thresholds: Mapping[str, float] | None) -> np.ndarray:
+    """Per-label thresholds of a multilabel task (binary: the positive label's), 0.5 where none was fitted."""
+    thresholds = thresholds or {}
+    names = task["labels"] if task["type"] == "multilabel" else [task["labels"][1]]
+    unknown = sorted(set(thresholds) - set(task["labels"]))
+    if unknown:
+        raise ValueError(f"thresholds of task {task['name']!r} name unknown labels {unknown}; allowed: {names}")
+    return np.array([float(thresholds.get(name, DEFAULT_THRESHOLD)) for name in names], dtype=np.float64)
+
+
+def _rows_multiclass(task: Mapping[str, Any], probs: np.ndarray) -> list[dict[str, Any]]:
+    labels = list(task["labels"])
+    best = probs.argmax(axis=-1)
+    return [
+        {"label": labels[int(b)], "probabilities": {name: float(p) for name, p in zip(labels, row)}}
+        for b, row in zip(best, probs)
+    ]
+
+
+def _rows_multilabel(task: Mapping[str, Any], probs: np.ndarray, cut: np.ndarray) -> list[dict[str, Any]]:
+    labels = list(task["labels"])
+    chosen = probs >= cut[None, :]
+    return [
+        {
+            "labels": [name for name, on in zip(labels, row_on) if on],
+            "probabilities": {name: float(p) for name, p in zip(labels, row)},
+        }
+        for row, row_on in zip(probs, chosen)
+    ]
+
+
+def _rows_binary(task: Mapping[str, Any], probs: np.ndarray, cut: float) -> list[dict[str, Any]]:
+    negative, positive = task["labels"][0], task["labels"][1]
+    return [{"label": positive if p >= cut else negative, "probability": float(p)} for p in probs]
+
+
+def decode_task(
+    task: Mapping[str, Any],
+    logits: np.ndarray,
+    thresholds: Mapping[str, float] | None = None,
+    temperature: float | None = None,
+) -> list[dict[str, Any]]:
+    """Turn one head's output (batch first) into one result dict per row, as described in the module docstring."""
+    logits = np.asarray(logits)
+    kind = task["type"]
+    if kind == "regression":
+        values = logits.reshape(logits.shape[0], -1).astype(np.float64)
+        names = list(task["labels"])
+        return [{"values": {name: float(v) for name, v in zip(names, row)}} for row in values]
+    if kind == "binary":
+        logits = logits.reshape(-1)
+    probs = task_probabilities(task, logits, temperature)
+    if kind == "multiclass":
+        return _rows_multiclass(task, probs)
+    cut = _label_thresholds(task, thresholds)
+    if kind == "multilabel":
+        return _rows_multilabel(task, probs, cut)
+    return _rows_binary(task, probs, float(cut[0]))
+
+
+def decode_outputs(
+    tasks: Sequence[Mapping[str, Any]],
+    logits: Mapping[str, np.ndarray],
+    thresholds: Mapping[str, Mapping[str, float]] | None = None,
+    temperatures: Mapping[str, float] | None = None,
+) -> list[dict[str, dict[str, Any]]]:
+    """Decode every head: returns one ``{task_name: result}`` dict per row, tasks in config order."""
+    thresholds = thresholds or {}
+    temperatures = temperatures or {}
+    missing = [t["name"] for t in tasks if t["name"] not in logits]
+    if missing:
+        raise ValueError(f"model outputs lack tasks {missing}; got outputs for {sorted(logits)}")
+    per_task = {
+        t["name"]: decode_task(t, logits[t["name"]], thresholds.get(t["name"]), temperatures.get(t["name"]))
+        for t in tasks
+    }
+    sizes = {name: len(rows) for name, rows in per_task.items()}
+    if len(set(sizes.values())) > 1:
+        raise ValueError(f"task outputs disagree on the batch size: {sizes}")
+    n_rows = next(iter(sizes.values()), 0)
+    return [{name: rows[i] for name, rows in per_task.items()} for i in range(n_rows)]
+
+
+def flatten_result(result: Mapping[str, Mapping[str, Any]], label_separator: str = "|") -> dict[str, Any]:
+    """One flat row for CSV: ``<task>`` (label; multilabel labels joined), ``<task>_prob_<label>``,
+    ``<task>_probability`` (binary) and ``<task>_<output>`` (regression)."""
+    flat: dict[str, Any] = {}
+    for name, res in result.items():
+        if "values" in res:
+            flat.update({f"{name}_{key}": value for key, value in res["values"].items()})
+            continue
+        if "labels" in res:
+            flat[name] = label_separator.join(res["labels"])
+        else:
+            flat[name] = res["label"]
+        if "probability" in res:
+            flat[f"{name}_probability"] = res["probability"]
+        for label, p in res.get("probabilities", {}).items():
+            flat[f"{name}_prob_{label}"] = p
+    return flat
