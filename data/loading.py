@@ -1,0 +1,176 @@
+"""Read files (CSV, TSV, JSON, JSONL, Parquet, save_to_disk folders) and Hub datasets into pandas frames.
+
+Frames keep a 0-based RangeIndex over the file's data rows, so `index + 1` is the row number used in messages
+(header not counted), also after a `split_column` filter. Nested dicts (`{"labels": {"stress": 1}}`) are flattened
+into `labels.stress`, also reachable as `stress` when that name is free.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from data.sources import SPLIT_ALIASES, Source
+from data.validation import DataValidationError
+
+_SUFFIX_FORMATS = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".json": "json", ".jsonl": "jsonl",
+                   ".ndjson": "jsonl", ".parquet": "parquet", ".pq": "parquet"}
+
+
+def detect_format(path: str) -> str:
+    """File format from the suffix (or `disk` for a folder); raises for anything else."""
+    p = Path(path)
+    if p.is_dir():
+        return "disk"
+    fmt = _SUFFIX_FORMATS.get(p.suffix.lower())
+    if fmt is None:
+        raise DataValidationError(f"{path}: unknown file type {p.suffix!r} (allowed: "
+                                  f"{', '.join(sorted(_SUFFIX_FORMATS))} or a datasets.save_to_disk folder)")
+    return fmt
+
+
+def _read_delimited(src: Source, sep: str) -> pd.DataFrame:
+    header = None if src.column_names else "infer"
+    try:
+        frame = pd.read_csv(src.path, sep=sep, header=header, names=src.column_names, encoding=src.encoding or "utf-8",
+                            encoding_errors=src.encoding_errors or "strict", keep_default_na=False, na_values=[""])
+    except UnicodeDecodeError as err:
+        raise DataValidationError(f"{src.path}: not {src.encoding or 'utf-8'} text ({err.reason} at byte "
+                                  f"{err.start}); set `encoding:` on the source (e.g. cp1252, latin-1)") from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as err:
+        raise DataValidationError(f"{src.path}: cannot parse as {'TSV' if sep == chr(9) else 'CSV'} ({err})") from None
+    if src.column_names and len(frame.columns) != len(src.column_names):
+        raise DataValidationError(f"{src.path}: column_names lists {len(src.column_names)} names but the file has "
+                                  f"{len(frame.columns)} columns")
+    return frame
+
+
+def _read_json(path: str, lines: bool) -> list:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise DataValidationError(f"{path}: not utf-8 text ({err.reason} at byte {err.start})") from None
+    if not lines:
+        try:
+            records = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise DataValidationError(f"{path}: invalid JSON at line {err.lineno} ({err.msg})") from None
+        if isinstance(records, dict) and len(records) == 1 and isinstance(next(iter(records.values())), list):
+            records = next(iter(records.values()))
+        if not isinstance(records, list):
+            raise DataValidationError(f"{path}: expected a JSON list of records (one object per example)")
+        return records
+    records = []
+    for lineno, line in enumerate(text.splitlines(), start=1):
+        if line.strip():
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError as err:
+                raise DataValidationError(f"{path}, line {lineno}: invalid JSON ({err.msg})") from None
+    return records
+
+
+def _records_frame(records: list, path: str) -> pd.DataFrame:
+    for i, rec in enumerate(records):
+        if not isinstance(rec, dict):
+            raise DataValidationError(f"{path}, row {i + 1}: expected an object with named fields, "
+                                      f"got {type(rec).__name__}")
+    return flatten(pd.DataFrame.from_records(records)) if records else pd.DataFrame()
+
+
+def flatten(frame: pd.DataFrame) -> pd.DataFrame:
+    """Expand columns of dicts into `outer.inner` columns, aliased as `inner` when that name is free."""
+    for col in list(frame.columns):
+        if frame[col].dtype != object:
+            continue
+        sample = frame[col].dropna()
+        if sample.empty or not isinstance(sample.iloc[0], dict):
+            continue
+        inner = pd.json_normalize([v if isinstance(v, dict) else {} for v in frame[col]], sep=".")
+        inner.index = frame.index
+        frame = frame.drop(columns=[col])
+        for sub in inner.columns:
+            frame[f"{col}.{sub}"] = inner[sub]
+            if sub not in frame.columns:
+                frame[sub] = inner[sub]
+    return frame
+
+
+def _read_disk(path: str, split: str) -> pd.DataFrame:
+    import datasets
+
+    try:
+        loaded = datasets.load_from_disk(path)
+    except (FileNotFoundError, ValueError) as err:
+        raise DataValidationError(f"{path}: not a datasets.save_to_disk folder ({err})") from None
+    if isinstance(loaded, datasets.DatasetDict):
+        names = {SPLIT_ALIASES.get(k, k): k for k in loaded}
+        if split not in names and len(loaded) != 1:
+            raise DataValidationError(f"{path}: saved DatasetDict has no {split!r} split "
+                                      f"(splits: {', '.join(loaded)})")
+        loaded = loaded[names.get(split, next(iter(loaded)))]
+    return flatten(loaded.to_pandas())
+
+
+def disk_splits(path: str) -> list[str]:
+    """Split names (aliases normalised) of a save_to_disk DatasetDict folder; [] for a single Dataset or a file."""
+    if not (Path(path) / "dataset_dict.json").is_file():
+        return []
+    content = json.loads((Path(path) / "dataset_dict.json").read_text())
+    return [SPLIT_ALIASES.get(s, s) for s in content.get("splits", [])]
+
+
+def read_source(src: Source, split: str = "train") -> pd.DataFrame:
+    """Read one source into a frame (row filter and max_rows applied); `split` picks from a saved DatasetDict."""
+    if not Path(src.path).exists():
+        raise DataValidationError(f"{src.path}: file not found")
+    fmt = src.format or detect_format(src.path)
+    if fmt in ("csv", "tsv"):
+        frame = _read_delimited(src, "\t" if fmt == "tsv" else ",")
+    elif fmt in ("json", "jsonl"):
+        frame = _records_frame(_read_json(src.path, lines=fmt == "jsonl"), src.path)
+    elif fmt == "parquet":
+        try:
+            frame = flatten(pd.read_parquet(src.path))
+        except Exception as err:  # pyarrow raises its own error types
+            raise DataValidationError(f"{src.path}: cannot read as Parquet ({err})") from None
+    else:
+        frame = _read_disk(src.path, split)
+    frame = frame.reset_index(drop=True)
+    if src.column_names and fmt not in ("csv", "tsv"):
+        frame = frame.rename(columns=dict(zip(frame.columns, src.column_names)))
+    if src.split_column is not None:
+        frame = _filter_split(frame, src)
+    if src.max_rows is not None:
+        frame = frame.iloc[: src.max_rows]
+    return frame
+
+
+def _filter_split(frame: pd.DataFrame, src: Source) -> pd.DataFrame:
+    if src.split_column not in frame.columns:
+        raise DataValidationError(f"{src.path}: missing split column {src.split_column!r} "
+                                  f"(columns in the file: {', '.join(map(str, frame.columns))})")
+    values = frame[src.split_column].astype(str)
+    kept = frame[values == str(src.split)]
+    if kept.empty:
+        raise DataValidationError(f"{src.path}, column {src.split_column!r}: no row has the value {src.split!r} "
+                                  f"(values: {', '.join(sorted(values.unique())[:20])})")
+    return kept
+
+
+def load_hub(name: str, config: str | None = None) -> dict[str, pd.DataFrame]:
+    """Every split of a Hub (or local folder) dataset through `datasets.load_dataset`, as frames."""
+    import datasets
+
+    try:
+        loaded = datasets.load_dataset(name, config)
+    except Exception as err:  # network, missing dataset, bad config: all become one clear message
+        raise DataValidationError(
+            f"--dataset-name {name!r}{f' --dataset-config {config!r}' if config else ''}: could not load "
+            f"({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}); offline runs need a local "
+            "path or the datasets cache") from None
+    if not isinstance(loaded, datasets.DatasetDict):
+        loaded = datasets.DatasetDict({"train": loaded})
+    return {SPLIT_ALIASES.get(k, k): flatten(v.to_pandas()) for k, v in loaded.items()}

@@ -1,0 +1,322 @@
+"""`prepare_data`: flags -> tasks and sources -> validated, encoded rows -> raw and tokenized `DatasetDict`s.
+
+Order: resolve tasks and sources, read every file, validate it (columns, texts, labels) and encode its labels,
+split when evaluation files are missing, run the cross-split checks, and only then tokenize.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import datasets
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from data.arguments import DataArguments
+from data.augmentation import WordAugmenter, make_train_transform
+from data.collator import MultiTaskCollator
+from data.demo import demo_source, demo_tasks
+from data.labels import encode_task, infer_labels, labelled_mask, raw_tokens
+from data.loading import disk_splits, load_hub, read_source
+from data.sampling import label_counts, sample_weights
+from data.sources import SPLITS, Source, TasksFile, read_tasks_file
+from data.splitting import split_indices
+from data.tasks import TaskSpec, check_unique, parse_task_flag
+from data.tokenization import default_cache_dir, tokenize_texts, tokenizer_fingerprint
+from data.validation import DataValidationError, check_overlap, check_texts, require_columns, warn
+
+EVAL_SPLITS = ("validation", "test", "calibration")
+
+
+@dataclass
+class SplitRows:
+    """Texts and encoded label arrays of one split."""
+
+    texts: list[str]
+    labels: dict[str, np.ndarray]
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def take(self, idx: np.ndarray) -> SplitRows:
+        return SplitRows([self.texts[i] for i in idx], {k: v[idx] for k, v in self.labels.items()})
+
+    @staticmethod
+    def concat(parts: list[SplitRows]) -> SplitRows:
+        texts = [t for p in parts for t in p.texts]
+        return SplitRows(texts, {k: np.concatenate([p.labels[k] for p in parts]) for k in parts[0].labels})
+
+
+@dataclass
+class PreparedData:
+    """Everything the trainer needs from the data side."""
+
+    tasks: list[TaskSpec]
+    raw: datasets.DatasetDict
+    tokenized: datasets.DatasetDict
+    collator: MultiTaskCollator
+    train_labels: dict[str, np.ndarray]
+    warnings: list[str] = field(default_factory=list)
+    augmenter: WordAugmenter | None = None
+    weighted_sampling: str | None = None
+    weighted_sampling_mode: str = "mean"
+
+    @property
+    def task_names(self) -> list[str]:
+        return [t.name for t in self.tasks]
+
+    @property
+    def label_names(self) -> list[str]:
+        """Trainer `label_names`, in task order."""
+        return [t.key for t in self.tasks]
+
+    def task(self, name: str) -> TaskSpec:
+        for t in self.tasks:
+            if t.name == name:
+                return t
+        raise ValueError(f"unknown task {name!r} (tasks: {', '.join(self.task_names)})")
+
+    def task_dicts(self) -> list[dict]:
+        """Task schema dicts for the model config (regression target_mean / target_std from the training split)."""
+        return [t.to_config_dict() for t in self.tasks]
+
+    def label_counts(self, task: str) -> np.ndarray:
+        """Training-split counts per class / label (see `data.sampling.label_counts`)."""
+        return label_counts(self.task(task), self.train_labels[self.task(task).key])
+
+    def sample_weights(self, task: str | None = None, mode: str | None = None) -> np.ndarray:
+        """Per training row inverse-frequency weights for `task` (default: --weighted-sampling), mean 1."""
+        name = task or self.weighted_sampling
+        if name is None:
+            raise ValueError("sample_weights: no task given and --weighted-sampling is not set")
+        spec = self.task(name)
+        return sample_weights(spec, self.train_labels[spec.key], mode or self.weighted_sampling_mode)
+
+
+def resolve_tasks(args: DataArguments) -> tuple[list[TaskSpec], TasksFile | None]:
+    """Tasks from the tasks file and `--task` flags (copies: callers may fill labels and statistics)."""
+    tasks_file = read_tasks_file(args.tasks_file) if args.tasks_file else None
+    tasks = copy.deepcopy(tasks_file.tasks) if tasks_file else []
+    tasks += [parse_task_flag(flag) for flag in args.task or []]
+    if not tasks and args.uses_demo:
+        tasks = demo_tasks()
+    check_unique(tasks)
+    return tasks, tasks_file
+
+
+def _cli_source(path: str, args: DataArguments) -> Source:
+    return Source(path=path, text_column=args.text_column)
+
+
+def resolve_sources(args: DataArguments, tasks_file: TasksFile | None) -> dict[str, list[Source]]:
+    """Sources per split: tasks-file sources, overridden split by split by the file flags; the demo set by default."""
+    sources = {k: list(v) for k, v in (tasks_file.sources if tasks_file else {}).items()}
+    flags = {"train": args.train_file or [], "validation": [args.validation_file] if args.validation_file else [],
+             "test": [args.test_file] if args.test_file else [],
+             "calibration": [args.calibration_file] if args.calibration_file else []}
+    for split, paths in flags.items():
+        if paths:
+            sources[split] = [_cli_source(p, args) for p in paths]
+    if not sources.get("train") and not args.dataset_name:
+        sources["train"] = [demo_source()]
+    train = sources.get("train", [])
+    if len(train) == 1:
+        for split in disk_splits(train[0].path):
+            if split in EVAL_SPLITS and split not in sources:
+                sources[split] = [train[0]]
+    return sources
+
+
+Frames = dict[str, list[tuple[Source, pd.DataFrame]]]
+
+
+def _load_frames(args: DataArguments, sources: dict[str, list[Source]]) -> Frames:
+    frames: Frames = {}
+    if args.dataset_name:
+        for split, frame in load_hub(args.dataset_name, args.dataset_config).items():
+            if split in SPLITS and split not in sources:
+                frames[split] = [(Source(path=f"{args.dataset_name}[{split}]", text_column=args.text_column), frame)]
+    for split, split_sources in sources.items():
+        frames[split] = [(src, read_source(src, split)) for src in split_sources]
+    if not frames.get("train"):
+        raise DataValidationError(f"no training data: --dataset-name {args.dataset_name!r} has no 'train' split")
+    return frames
+
+
+def _text_column(src: Source, tasks_file: TasksFile | None, args: DataArguments) -> str:
+    return src.text_column or (tasks_file.text_column if tasks_file else None) or args.text_column
+
+
+def _check_frame(src: Source, frame: pd.DataFrame, tasks: list[TaskSpec], text_col: str,
+                 sink: list[str]) -> pd.DataFrame:
+    """Column presence and text checks for one source; returns the frame (empty texts dropped when asked)."""
+    require_columns(frame, [text_col], src.origin, "text",
+                    "set --text-column (or text_column on the source in a tasks file)")
+    for task in tasks:
+        cols = src.task_columns(task)
+        if cols:
+            require_columns(frame, cols, src.origin, f"label (task {task.name!r})",
+                            "name the column with --task NAME:TYPE:COLUMN or map it under the source's `columns:`")
+    if src.drop_empty_text:
+        texts = frame[text_col]
+        empty = texts.isna() | texts.astype(str).str.strip().eq("")
+        if empty.any():
+            warn(f"{src.origin}: dropped {int(empty.sum())} row(s) with empty text (drop_empty_text)", sink)
+            frame = frame[~empty]
+    check_texts(frame[text_col], src.origin, text_col)
+    return frame
+
+
+def _infer_missing_labels(tasks: list[TaskSpec], train: list[tuple[Source, pd.DataFrame]]) -> None:
+    for task in tasks:
+        if task.labels is not None:
+            continue
+        tokens: set[str] = set()
+        columns: list[str] = list(task.columns)
+        for src, frame in train:
+            cols = src.task_columns(task)
+            if cols:
+                columns = cols
+                tokens |= raw_tokens(task, frame, cols)
+        task.labels = infer_labels(task, tokens, columns)
+
+
+def _encode(src: Source, frame: pd.DataFrame, tasks: list[TaskSpec], text_col: str) -> SplitRows:
+    labels = {t.key: encode_task(t, frame, src.task_columns(t), src.origin) for t in tasks}
+    return SplitRows(frame[text_col].astype(str).tolist(), labels)
+
+
+def _stratum(tasks: list[TaskSpec], rows: SplitRows) -> np.ndarray | None:
+    for task in tasks:
+        if task.type in ("multiclass", "binary"):
+            return rows.labels[task.key].astype(np.int64)
+    return None
+
+
+def _split(rows: dict[str, SplitRows], tasks: list[TaskSpec], args: DataArguments, seed: int) -> dict[str, SplitRows]:
+    fractions = {s: getattr(args, f"{s}_split") for s in ("validation", "test") if s not in rows}
+    if not any(f > 0 for f in fractions.values()):
+        return rows
+    train = rows["train"]
+    parts = split_indices(train.texts, _stratum(tasks, train), fractions, seed)
+    out = dict(rows)
+    for name, idx in parts.items():
+        out[name] = train.take(idx)
+    return out
+
+
+def _subsample(rows: SplitRows, limit: int | None, seed: int) -> SplitRows:
+    if limit is None or limit >= len(rows):
+        return rows
+    return rows.take(np.sort(np.random.default_rng(seed).choice(len(rows), size=limit, replace=False)))
+
+
+def _cross_checks(tasks: list[TaskSpec], rows: dict[str, SplitRows], train_origins: str, sink: list[str]) -> None:
+    train = rows["train"]
+    for task in tasks:
+        values = train.labels[task.key]
+        if not labelled_mask(task, values).any():
+            raise DataValidationError(f"task {task.name!r}: no labelled row in the training split ({train_origins}); "
+                                      "map a column to it in at least one training source")
+        if task.is_classification:
+            counts = label_counts(task, values)
+            names = task.labels if task.type != "binary" else task.labels or ["0", "1"]
+            unseen = [names[i] for i in np.flatnonzero(counts == 0)]
+            if unseen:
+                warn(f"task {task.name!r}: label(s) never seen in training: {', '.join(unseen[:20])}", sink)
+    for split in EVAL_SPLITS:
+        if split in rows and len(rows[split]):
+            check_overlap(pd.Series(train.texts, dtype=object), pd.Series(rows[split].texts, dtype=object), split,
+                          sink)
+
+
+def _regression_stats(tasks: list[TaskSpec], train: SplitRows) -> None:
+    for task in tasks:
+        if task.type != "regression":
+            continue
+        values = train.labels[task.key].astype(np.float64)
+        counts = (~np.isnan(values)).sum(axis=0)
+        with np.errstate(all="ignore"):
+            mean = np.where(counts > 0, np.nansum(values, axis=0) / np.maximum(counts, 1), 0.0)
+            var = np.nansum((values - mean) ** 2, axis=0) / np.maximum(counts - 1, 1)
+        std = np.sqrt(var)
+        std = np.where((counts > 1) & (std > 1e-8), std, 1.0)
+        task.target_mean = task.target_mean or [float(x) for x in mean]
+        task.target_std = task.target_std or [float(x) for x in std]
+
+
+def rows_to_dataset(rows: SplitRows, tasks: list[TaskSpec]) -> datasets.Dataset:
+    """Arrow-backed dataset with `text` and one `labels_<task>` column per task (fixed-size lists for 2-D labels)."""
+    columns = {"text": pa.array(rows.texts, type=pa.string())}
+    for task in tasks:
+        arr = rows.labels[task.key]
+        if arr.ndim == 2:
+            flat = pa.array(np.ascontiguousarray(arr, dtype=np.float32).reshape(-1), type=pa.float32())
+            columns[task.key] = pa.FixedSizeListArray.from_arrays(flat, arr.shape[1])
+        else:
+            columns[task.key] = pa.array(arr)
+    return datasets.Dataset(datasets.table.InMemoryTable(pa.table(columns)))
+
+
+def collect_rows(args: DataArguments, tasks: list[TaskSpec], tasks_file: TasksFile | None, seed: int,
+                 sink: list[str]) -> dict[str, SplitRows]:
+    """Read, validate and encode every source; split; subsample; cross-split checks. No tokenization."""
+    frames = _load_frames(args, resolve_sources(args, tasks_file))
+    for split, pairs in frames.items():
+        frames[split] = [(src, _check_frame(src, frame, tasks, _text_column(src, tasks_file, args), sink))
+                         for src, frame in pairs]
+    _infer_missing_labels(tasks, frames["train"])
+    rows = {split: SplitRows.concat([_encode(src, frame, tasks, _text_column(src, tasks_file, args))
+                                     for src, frame in pairs])
+            for split, pairs in frames.items()}
+    rows = _split(rows, tasks, args, seed)
+    rows["train"] = _subsample(rows["train"], args.max_train_samples, seed)
+    for split in EVAL_SPLITS:
+        if split in rows:
+            rows[split] = _subsample(rows[split], args.max_eval_samples, seed)
+    _cross_checks(tasks, rows, ", ".join(src.origin for src, _ in frames["train"]), sink)
+    _regression_stats(tasks, rows["train"])
+    return rows
+
+
+def _cache_dir(args: DataArguments) -> Path | None:
+    if args.data_cache_dir and args.data_cache_dir.lower() == "none":
+        return None
+    return Path(args.data_cache_dir) if args.data_cache_dir else default_cache_dir()
+
+
+def prepare_data(args: DataArguments, tokenizer, seed: int = 42) -> PreparedData:
+    """Validated, encoded, split and tokenized data for `tasks` (see the module docstring for the order)."""
+    seed = args.data_seed if args.data_seed is not None else seed
+    sink: list[str] = []
+    tasks, tasks_file = resolve_tasks(args)
+    if args.weighted_sampling is not None and args.weighted_sampling not in {t.name for t in tasks}:
+        raise DataValidationError(f"--weighted-sampling {args.weighted_sampling!r}: not a task "
+                                  f"(tasks: {', '.join(t.name for t in tasks)})")
+    rows = collect_rows(args, tasks, tasks_file, seed, sink)
+    raw = datasets.DatasetDict({s: rows_to_dataset(rows[s], tasks) for s in ("train", *EVAL_SPLITS) if s in rows})
+    augmenter = WordAugmenter(args.word_dropout, args.word_dropout_rate, args.word_swap, seed)
+    tokenized = _tokenize(raw, rows, tokenizer, tasks, args, augmenter)
+    return PreparedData(tasks=tasks, raw=raw, tokenized=tokenized, collator=MultiTaskCollator(tokenizer, tasks),
+                        train_labels=dict(rows["train"].labels), warnings=sink,
+                        augmenter=augmenter if augmenter.enabled else None,
+                        weighted_sampling=args.weighted_sampling, weighted_sampling_mode=args.weighted_sampling_mode)
+
+
+def _tokenize(raw: datasets.DatasetDict, rows: dict[str, SplitRows], tokenizer, tasks: list[TaskSpec],
+              args: DataArguments, augmenter: WordAugmenter) -> datasets.DatasetDict:
+    if not getattr(tokenizer, "is_fast", False):
+        warn(f"{type(tokenizer).__name__} is not a fast tokenizer; tokenization will be slow", None)
+    cache_dir, tok_hash = _cache_dir(args), tokenizer_fingerprint(tokenizer)
+    out = {}
+    for split, table in raw.items():
+        ids = tokenize_texts(rows[split].texts, tokenizer, args.max_length, cache_dir, tok_hash)
+        keep = table if split == "train" and augmenter.enabled else table.remove_columns(["text"])
+        out[split] = datasets.concatenate_datasets([ids, keep], axis=1)
+    if augmenter.enabled:
+        transform = make_train_transform(tokenizer, [t.key for t in tasks], augmenter, args.max_length)
+        out["train"] = out["train"].with_transform(transform)
+    return datasets.DatasetDict(out)

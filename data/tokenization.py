@@ -1,0 +1,69 @@
+"""Batched tokenization (fast tokenizer, truncation, no padding) with an on-disk cache keyed on content."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import shutil
+from pathlib import Path
+
+import datasets
+
+logger = logging.getLogger(__name__)
+TOKENIZER_COLUMNS = ("input_ids", "attention_mask", "token_type_ids")
+
+
+def default_cache_dir() -> Path:
+    return Path(datasets.config.HF_DATASETS_CACHE) / "multitask_tokenized"
+
+
+def tokenizer_fingerprint(tokenizer) -> str:
+    """Stable hash of what decides the token ids: the tokenizer's full definition and truncation side."""
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is not None:
+        body = backend.to_str()
+    else:
+        from datasets.fingerprint import Hasher
+
+        body = Hasher.hash(tokenizer)
+    head = f"{type(tokenizer).__name__}|{tokenizer.truncation_side}|{tokenizer.model_input_names}"
+    return hashlib.sha256((head + body).encode("utf-8")).hexdigest()
+
+
+def _texts_hash(texts: list[str]) -> str:
+    digest = hashlib.sha256()
+    for text in texts:
+        digest.update(text.encode("utf-8"))
+        digest.update(b"\x00")
+    return digest.hexdigest()
+
+
+def tokenize_texts(texts: list[str], tokenizer, max_length: int, cache_dir: str | Path | None,
+                   tok_hash: str | None = None, batch_size: int = 1000) -> datasets.Dataset:
+    """Dataset of input_ids / attention_mask (/ token_type_ids) for `texts`, reused from the cache when present."""
+    path = None
+    if cache_dir is not None:
+        key = hashlib.sha256(f"{tok_hash or tokenizer_fingerprint(tokenizer)}|{max_length}|"
+                             f"{_texts_hash(texts)}".encode()).hexdigest()[:32]
+        path = Path(cache_dir) / key
+        if (path / "dataset_info.json").is_file():
+            logger.info("tokenized texts loaded from cache %s", path)
+            return datasets.load_from_disk(str(path))
+
+    def encode(batch: dict) -> dict:
+        encoded = tokenizer(batch["text"], truncation=True, max_length=max_length)
+        return {k: v for k, v in encoded.items() if k in TOKENIZER_COLUMNS}
+
+    table = datasets.Dataset.from_dict({"text": texts})
+    tokenized = table.map(encode, batched=True, batch_size=batch_size, remove_columns=["text"],
+                          desc="Tokenizing" if len(texts) > 5000 else None)
+    if path is not None:
+        tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+        tokenized.save_to_disk(str(tmp))
+        try:
+            os.replace(tmp, path)
+        except OSError:  # another process wrote the same entry first
+            shutil.rmtree(tmp, ignore_errors=True)
+        tokenized = datasets.load_from_disk(str(path)) if path.is_dir() else tokenized
+    return tokenized
