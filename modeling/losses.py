@@ -51,12 +51,13 @@ def _softmax_loss(logits, targets, class_weights, label_smoothing, gamma, alpha,
     per_class = -smoothed * log_probs * _focal_factor(log_probs.exp(), gamma)  # (B, C)
     if alpha is not None:
         per_class = per_class * _vector(alpha, logits)
-    sample_weights = valid.float()  # (B,)
+    normaliser = valid.float()  # (B,)
     if class_weights is not None:
         cw = _vector(class_weights, logits)  # (C,)
         per_class = per_class * cw
-        sample_weights = sample_weights * cw[safe_targets]  # torch's weighted-mean normaliser
-    return _masked_mean(per_class.sum(dim=-1), sample_weights)
+        normaliser = normaliser * cw[safe_targets]  # torch's weighted mean: divide by the true classes' weights
+    per_sample = per_class.sum(dim=-1) * valid.float()  # (B,)
+    return per_sample.sum() / normaliser.sum().clamp_min(_TINY)
 
 
 def masked_cross_entropy(logits: torch.Tensor, targets: torch.Tensor, class_weights: Sequence[float] | None = None,
