@@ -181,6 +181,9 @@ def _infer_missing_labels(tasks: list[TaskSpec], train: list[tuple[Source, pd.Da
             if cols:
                 columns = cols
                 tokens |= raw_tokens(task, frame, cols)
+        if not tokens and task.type in ("multiclass", "multilabel") and len(columns) == 1:
+            raise DataValidationError(f"task {task.name!r}: no labelled row in the training split "
+                                      f"({', '.join(src.origin for src, _ in train)}); cannot infer its labels")
         task.labels = infer_labels(task, tokens, columns)
 
 

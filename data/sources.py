@@ -127,7 +127,10 @@ def _parse_source(entry: Any, base: Path, where: str) -> Source:
     if unknown:
         raise TaskSpecError(f"{where}: source {entry['path']!r} has unknown key(s) {unknown} "
                             f"(allowed: {', '.join(_SOURCE_KEYS)})")
-    return Source(**{**entry, "path": resolve_path(str(entry["path"]), base)})
+    try:
+        return Source(**{**entry, "path": resolve_path(str(entry["path"]), base)})
+    except TaskSpecError as err:
+        raise TaskSpecError(f"{where}: {err}") from None
 
 
 def _parse_sources(raw: Any, base: Path, where: str) -> dict[str, list[Source]]:

@@ -143,7 +143,10 @@ class TaskSpec:
         kwargs = {k: v for k, v in entry.items() if k not in _SPEC_ONLY_KEYS}
         cols = entry.get("columns", entry.get("column"))
         kwargs["columns"] = [cols] if isinstance(cols, str) else list(cols or [])
-        return cls(**kwargs)
+        try:
+            return cls(**kwargs)
+        except TaskSpecError as err:
+            raise TaskSpecError(f"{where}: {err}") from None
 
 
 def _floats(values: list[float] | None) -> list[float] | None:

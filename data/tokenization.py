@@ -60,7 +60,14 @@ def tokenize_texts(texts: list[str], tokenizer, max_length: int, cache_dir: str 
                           desc="Tokenizing" if len(texts) > 5000 else None)
     if path is not None:
         tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-        tokenized.save_to_disk(str(tmp))
+        quiet = not datasets.utils.are_progress_bars_disabled()
+        if quiet:
+            datasets.utils.disable_progress_bars()
+        try:
+            tokenized.save_to_disk(str(tmp))
+        finally:
+            if quiet:
+                datasets.utils.enable_progress_bars()
         try:
             os.replace(tmp, path)
         except OSError:  # another process wrote the same entry first
