@@ -89,7 +89,7 @@ class AttentionPooling(nn.Module):
         super().__init__()
         self.hidden_size = hidden_size
         self.dense = nn.Linear(hidden_size, hidden_size)
-        self.scorer = nn.Linear(hidden_size, 1)
+        self.scorer = nn.Linear(hidden_size, 1, bias=False)  # a bias would cancel out in the softmax
 
     def output_dim(self) -> int:
         return self.hidden_size
