@@ -55,7 +55,7 @@ class DataArguments:
         "Fraction of the training data held out as validation when no validation file is given (0: none)."))
     test_split: float = field(default=0.1, metadata=_help(
         "Fraction of the training data held out as test when no test file is given (0: none)."))
-    data_seed: int | None = field(default=None, metadata=_help(
+    split_seed: int | None = field(default=None, metadata=_help(
         "Seed for splitting and augmentation (default: the training seed)."))
     data_cache_dir: str | None = field(default=None, metadata=_help(
         "Folder for cached tokenized splits (default: <HF datasets cache>/multitask_tokenized; 'none' disables)."))

@@ -293,7 +293,7 @@ def _cache_dir(args: DataArguments) -> Path | None:
 
 def prepare_data(args: DataArguments, tokenizer, seed: int = 42) -> PreparedData:
     """Validated, encoded, split and tokenized data for `tasks` (see the module docstring for the order)."""
-    seed = args.data_seed if args.data_seed is not None else seed
+    seed = args.split_seed if args.split_seed is not None else seed
     sink: list[str] = []
     tasks, tasks_file = resolve_tasks(args)
     if args.weighted_sampling is not None and args.weighted_sampling not in {t.name for t in tasks}:
