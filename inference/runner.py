@@ -1,0 +1,107 @@
+"""Batched prediction over any back end (PyTorch or ONNX Runtime): length-sorted batches, dynamic padding, results
+written back in input order, decoded by `modeling/postprocessing.py`.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from inference.decoding import decode_outputs
+from inference.errors import ModelLoadError
+
+PROGRESS_MIN_TEXTS = 512
+
+
+class Backend(Protocol):
+    """What the runner needs from a served model."""
+
+    kind: str
+    tasks: list[dict[str, Any]]
+    thresholds: dict[str, dict[str, float]]
+    temperatures: dict[str, float]
+    max_length: int
+    input_names: tuple[str, ...]
+    tokenizer: Any
+
+    def run(self, encoded: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]: ...
+
+
+def is_onnx_source(model: str | os.PathLike) -> bool:
+    """True for an .onnx file or a folder with .onnx files and no `config.json` (an export folder)."""
+    path = Path(model)
+    if path.is_file():
+        return path.suffix.lower() == ".onnx"
+    return path.is_dir() and not (path / "config.json").exists() and any(path.glob("*.onnx"))
+
+
+def load_backend(model: str | os.PathLike, device: str | None = None, threads: int | None = None) -> Backend:
+    """Open a saved model folder or Hub id (PyTorch) or an ONNX export (onnxruntime, no torch model code)."""
+    path = Path(model)
+    if is_onnx_source(path):
+        from inference.onnx_backend import OnnxBackend
+
+        return OnnxBackend(path, threads=threads, device=device)
+    if path.is_file():
+        raise ModelLoadError(f"--model {str(model)!r} is a file but not an .onnx export; give a saved model folder")
+    from inference.torch_backend import TorchBackend
+
+    return TorchBackend.load(str(model), device=device, threads=threads)
+
+
+def length_order(texts: Sequence[str]) -> list[int]:
+    """Indices of the texts sorted by character length (a cheap proxy of token length), stable."""
+    return sorted(range(len(texts)), key=lambda i: len(texts[i]))
+
+
+def _progress(total: int, show: bool | None):
+    from tqdm.auto import tqdm
+
+    enabled = total >= PROGRESS_MIN_TEXTS if show is None else show
+    return tqdm(total=total, disable=not enabled, file=sys.stderr, unit="text", desc="predict")
+
+
+def encode_batch(backend: Backend, texts: Sequence[str], max_length: int | None = None) -> dict[str, np.ndarray]:
+    """Tokenize one batch, padded to its longest text and truncated to the model's limit."""
+    limit = min(max_length or backend.max_length, backend.max_length)
+    encoded = backend.tokenizer(
+        list(texts), padding=True, truncation=True, max_length=limit, return_tensors="np"
+    )
+    return {name: np.asarray(encoded[name]) for name in backend.input_names if name in encoded}
+
+
+def predict_logits(
+    backend: Backend, texts: Sequence[str], batch_size: int = 32, max_length: int | None = None,
+    show_progress: bool | None = None,
+) -> dict[str, list[np.ndarray]]:
+    """Raw head outputs per text, in input order: ``{task: [row_array, ...]}``."""
+    if batch_size < 1:
+        raise ValueError(f"--batch-size must be >= 1, got {batch_size}")
+    order = length_order(texts)
+    rows: dict[str, list[Any]] = {t["name"]: [None] * len(texts) for t in backend.tasks}
+    with _progress(len(texts), show_progress) as bar:
+        for start in range(0, len(order), batch_size):
+            index = order[start:start + batch_size]
+            outputs = backend.run(encode_batch(backend, [texts[i] for i in index], max_length))
+            for name, values in outputs.items():
+                for position, value in zip(index, np.asarray(values)):
+                    rows[name][position] = value
+            bar.update(len(index))
+    return rows
+
+
+def predict_texts(
+    backend: Backend, texts: Sequence[str], batch_size: int = 32, max_length: int | None = None,
+    show_progress: bool | None = None,
+) -> list[dict[str, dict[str, Any]]]:
+    """Per-text results ``{task: result}`` (see `modeling/postprocessing.py`) in the order of `texts`."""
+    if not texts:
+        return []
+    rows = predict_logits(backend, texts, batch_size, max_length, show_progress)
+    logits = {name: np.stack(values) for name, values in rows.items()}
+    return decode_outputs(backend.tasks, logits, backend.thresholds, backend.temperatures)
