@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -150,7 +149,6 @@ def _parse_sources(raw: Any, base: Path, where: str) -> dict[str, list[Source]]:
     return out
 
 
-@lru_cache(maxsize=16)
 def read_tasks_file(path: str) -> TasksFile:
     """Parse a YAML/JSON tasks file into task specs and per-split sources."""
     content = _load_mapping(path)

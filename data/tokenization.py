@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import shutil
@@ -22,7 +23,9 @@ def tokenizer_fingerprint(tokenizer) -> str:
     """Stable hash of what decides the token ids: the tokenizer's full definition and truncation side."""
     backend = getattr(tokenizer, "backend_tokenizer", None)
     if backend is not None:
-        body = backend.to_str()
+        # The backend also records the truncation / padding of the last call: leave those out of the key.
+        definition = {k: v for k, v in json.loads(backend.to_str()).items() if k not in ("truncation", "padding")}
+        body = json.dumps(definition, sort_keys=True)
     else:
         from datasets.fingerprint import Hasher
 
@@ -42,10 +45,10 @@ def _texts_hash(texts: list[str]) -> str:
 def tokenize_texts(texts: list[str], tokenizer, max_length: int, cache_dir: str | Path | None,
                    tok_hash: str | None = None, batch_size: int = 1000) -> datasets.Dataset:
     """Dataset of input_ids / attention_mask (/ token_type_ids) for `texts`, reused from the cache when present."""
+    key = hashlib.sha256(f"{tok_hash or tokenizer_fingerprint(tokenizer)}|{max_length}|"
+                         f"{_texts_hash(texts)}".encode()).hexdigest()[:32]
     path = None
     if cache_dir is not None:
-        key = hashlib.sha256(f"{tok_hash or tokenizer_fingerprint(tokenizer)}|{max_length}|"
-                             f"{_texts_hash(texts)}".encode()).hexdigest()[:32]
         path = Path(cache_dir) / key
         if (path / "dataset_info.json").is_file():
             logger.info("tokenized texts loaded from cache %s", path)
@@ -56,8 +59,9 @@ def tokenize_texts(texts: list[str], tokenizer, max_length: int, cache_dir: str 
         return {k: v for k, v in encoded.items() if k in TOKENIZER_COLUMNS}
 
     table = datasets.Dataset.from_dict({"text": texts})
-    tokenized = table.map(encode, batched=True, batch_size=batch_size, remove_columns=["text"],
-                          desc="Tokenizing" if len(texts) > 5000 else None)
+    # new_fingerprint: our key already identifies the result; without it `datasets` pickles the tokenizer to hash it.
+    tokenized = table.map(encode, batched=True, batch_size=batch_size, remove_columns=["text"], new_fingerprint=key,
+                          desc="Tokenizing")
     if path is not None:
         tmp = path.with_name(path.name + f".tmp{os.getpid()}")
         quiet = not datasets.utils.are_progress_bars_disabled()
