@@ -111,7 +111,7 @@ def _read_disk(path: str, split: str) -> pd.DataFrame:
             raise DataValidationError(f"{path}: saved DatasetDict has no {split!r} split "
                                       f"(splits: {', '.join(loaded)})")
         loaded = loaded[names.get(split, next(iter(loaded)))]
-    return flatten(loaded.to_pandas())
+    return class_labels_to_names(loaded)
 
 
 def disk_splits(path: str) -> list[str]:
@@ -173,4 +173,20 @@ def load_hub(name: str, config: str | None = None) -> dict[str, pd.DataFrame]:
             "path or the datasets cache") from None
     if not isinstance(loaded, datasets.DatasetDict):
         loaded = datasets.DatasetDict({"train": loaded})
-    return {SPLIT_ALIASES.get(k, k): flatten(v.to_pandas()) for k, v in loaded.items()}
+    return {SPLIT_ALIASES.get(k, k): class_labels_to_names(v) for k, v in loaded.items()}
+
+
+def class_labels_to_names(dataset) -> pd.DataFrame:
+    """Frame of a `datasets.Dataset` with `ClassLabel` ids (and lists of them) as names; -1 (unlabelled) as None."""
+    import datasets
+
+    frame = dataset.to_pandas()
+    for name, feature in dataset.features.items():
+        inner = getattr(feature, "feature", None)
+        if isinstance(feature, datasets.ClassLabel):
+            names = dict(enumerate(feature.names))
+            frame[name] = frame[name].map(lambda i, names=names: names.get(i)).astype(object)
+        elif isinstance(inner, datasets.ClassLabel):
+            names = dict(enumerate(inner.names))
+            frame[name] = frame[name].map(lambda ids, names=names: None if ids is None else [names[i] for i in ids])
+    return flatten(frame)

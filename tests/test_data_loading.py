@@ -107,3 +107,15 @@ def test_load_dataset_path_offline_and_error(tmp_path):
     assert frames["train"]["label"].tolist() == ["joy", "anger"]
     with pytest.raises(DataValidationError, match="--dataset-name 'no-such-user/no-such-dataset'.*could not load"):
         load_hub("no-such-user/no-such-dataset")
+
+
+def test_class_label_ids_become_names_and_minus_one_is_missing(tmp_path):
+    features = datasets.Features({"text": datasets.Value("string"),
+                                  "label": datasets.ClassLabel(names=["neg", "pos"]),
+                                  "tags": datasets.List(datasets.ClassLabel(names=["a", "b", "c"]))})
+    table = datasets.Dataset.from_dict({"text": ["x", "y", "z"], "label": [1, 0, -1], "tags": [[0, 2], [], [1]]},
+                                       features=features)
+    table.save_to_disk(str(tmp_path / "cl"))
+    frame = read_source(Source(str(tmp_path / "cl")))
+    assert frame["label"].tolist()[:2] == ["pos", "neg"] and pd.isna(frame["label"].iloc[2])
+    assert [list(t) for t in frame["tags"]] == [["a", "c"], [], ["b"]]
