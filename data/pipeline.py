@@ -232,8 +232,7 @@ def _cross_checks(tasks: list[TaskSpec], rows: dict[str, SplitRows], train_origi
                 warn(f"task {task.name!r}: label(s) never seen in training: {', '.join(unseen[:20])}", sink)
     for split in EVAL_SPLITS:
         if split in rows and len(rows[split]):
-            check_overlap(pd.Series(train.texts, dtype=object), pd.Series(rows[split].texts, dtype=object), split,
-                          sink)
+            check_overlap(train.texts, rows[split].texts, split, sink)
 
 
 def _regression_stats(tasks: list[TaskSpec], train: SplitRows) -> None:

@@ -10,6 +10,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from data.validation import DataValidationError
+
 TASK_TYPES = ("multiclass", "multilabel", "binary", "regression")
 CLASSIFICATION_TYPES = ("multiclass", "multilabel", "binary")
 LOSSES = {
@@ -24,7 +26,7 @@ _NAME_RE = re.compile(r"^[A-Za-z0-9_]+$")
 _SPEC_ONLY_KEYS = ("column", "columns")
 
 
-class TaskSpecError(ValueError):
+class TaskSpecError(DataValidationError):
     """A task definition (flag or tasks-file entry) is malformed."""
 
 

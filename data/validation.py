@@ -68,9 +68,9 @@ def check_texts(texts: pd.Series, origin: str, column: str) -> None:
                                   "on the source in a tasks file)")
 
 
-def check_overlap(train_texts: pd.Series, other_texts: pd.Series, other: str, sink: list[str]) -> int:
-    """Warn when texts of the training split also appear in another split; returns the count."""
-    count = int(pd.Series(other_texts.unique()).isin(set(train_texts.unique())).sum())
+def check_overlap(train_texts: list[str], other_texts: list[str], other: str, sink: list[str]) -> int:
+    """Warn when texts of the training split also appear in another split; returns the distinct count."""
+    count = len(set(other_texts).intersection(train_texts))
     if count:
         warn(f"{count} distinct text(s) appear in both the train and the {other} split; {other} scores will be "
              "optimistic", sink)

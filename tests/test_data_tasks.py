@@ -76,3 +76,9 @@ def test_unique_names_and_label_key():
         check_unique([parse_task_flag("a:binary"), parse_task_flag("a:multiclass")])
     with pytest.raises(TaskSpecError, match="no task defined"):
         check_unique([])
+
+
+def test_task_errors_are_data_validation_errors():
+    from data.validation import DataValidationError
+
+    assert issubclass(TaskSpecError, DataValidationError) and issubclass(TaskSpecError, ValueError)
