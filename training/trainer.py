@@ -1,0 +1,128 @@
+"""`MultiTaskTrainer`: the stock Trainer with per-task loss logging, weighted sampling and grouped learning rates.
+
+The model itself combines the task losses (fixed weights or learned uncertainty weights, see
+`modeling.losses.UncertaintyWeighting`), so it trains the same with or without this class; the Trainer adds what
+belongs to a training loop: per-task loss curves, current task weights, a weighted sampler and the optimizer groups.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import numpy as np
+import torch
+from transformers import Trainer
+
+from modeling.configuration_multitask import label_key
+from training.optimization import build_parameter_groups
+
+
+def labelled_counts(config, inputs: dict) -> dict[str, int]:
+    """How many rows of the batch carry a label for each task (a row with any labelled entry counts)."""
+    counts = {}
+    for task in config.tasks:
+        labels = inputs.get(label_key(task["name"]))
+        if labels is None:
+            continue
+        present = ~torch.isnan(labels) if task["type"] == "regression" else labels != -100
+        counts[task["name"]] = int(present.reshape(labels.shape[0], -1).any(dim=1).sum())
+    return counts
+
+
+class TaskLossMeter:
+    """Running, label-count-weighted mean of each task's loss between two log calls."""
+
+    def __init__(self):
+        self.reset()
+
+    def reset(self) -> None:
+        self.total: dict[str, float] = defaultdict(float)
+        self.count: dict[str, int] = defaultdict(int)
+
+    def update(self, task_losses: dict[str, torch.Tensor], counts: dict[str, int]) -> None:
+        for name, loss in task_losses.items():
+            n = counts.get(name, 0)
+            if n:
+                self.total[name] += float(loss.detach()) * n
+                self.count[name] += n
+
+    def means(self, prefix: str) -> dict[str, float]:
+        return {f"{prefix}{name}": self.total[name] / self.count[name] for name in self.total if self.count[name]}
+
+
+class MultiTaskTrainer(Trainer):
+    """Trainer for `MultiTaskModel`.
+
+    Args:
+        sample_weights: optional per-example weights of the training split (e.g. `PreparedData.sample_weights`);
+            when given, batches are drawn with replacement in proportion to them.
+        Everything else is passed to `transformers.Trainer`. `args` may be a `MultiTaskTrainingArguments`, whose
+        `backbone_lr`, `head_lr` and `layer_lr_decay` shape the optimizer groups.
+    """
+
+    def __init__(self, *args, sample_weights: np.ndarray | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.sample_weights = None if sample_weights is None else np.asarray(sample_weights, dtype=np.float64)
+        self._train_meter, self._eval_meter = TaskLossMeter(), TaskLossMeter()
+        if self.args.label_names is None:
+            self.label_names = [label_key(name) for name in self.model.config.task_names]
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        """Forward pass; the model combines its task losses, this records each one for the logs."""
+        outputs = model(**inputs)
+        if outputs.loss is None:
+            raise ValueError(f"the batch carries no label column; expected some of {self.label_names}")
+        meter = self._train_meter if model.training else self._eval_meter
+        meter.update(outputs.task_losses, labelled_counts(self.model.config, inputs))
+        return (outputs.loss, outputs) if return_outputs else outputs.loss
+
+    def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
+        """Adds each task's mean training loss since the last log, and the current task weights."""
+        if "loss" in logs:
+            logs.update(self._train_meter.means("loss_"))
+            weights = self.accelerator.unwrap_model(self.model).task_weights()
+            logs.update({f"weight_{name}": value for name, value in weights.items()})
+            self._train_meter.reset()
+        super().log(logs, start_time)
+
+    def evaluation_loop(self, dataloader, description, prediction_loss_only=None, ignore_keys=None,
+                        metric_key_prefix="eval"):
+        """The stock loop, plus `<prefix>_loss_<task>` for every task with labels in the split."""
+        self._eval_meter.reset()
+        output = super().evaluation_loop(dataloader, description, prediction_loss_only, ignore_keys, metric_key_prefix)
+        output.metrics.update(self._eval_meter.means(f"{metric_key_prefix}_loss_"))
+        return output
+
+    def _get_train_sampler(self, train_dataset=None):
+        """Weighted sampling with replacement when weights were given; the stock sampler otherwise.
+
+        The generator is seeded with `args.seed`, so every process draws the same sequence and accelerate's batch
+        sharding gives each process its own slice of it under multi-process training.
+        """
+        if self.sample_weights is None:
+            return super()._get_train_sampler(train_dataset)
+        dataset = self.train_dataset if train_dataset is None else train_dataset
+        if len(self.sample_weights) != len(dataset):
+            raise ValueError(f"{len(self.sample_weights)} sample weights for {len(dataset)} training rows")
+        generator = torch.Generator().manual_seed(self.args.seed)
+        weights = torch.as_tensor(self.sample_weights, dtype=torch.double)
+        return torch.utils.data.WeightedRandomSampler(weights, len(dataset), replacement=True, generator=generator)
+
+    def create_optimizer(self, model=None):
+        """AdamW (or `args.optim`) over all parameters, grouped by learning rate and weight decay."""
+        if self.optimizer is not None:
+            return self.optimizer
+        opt_model = self.model if model is None else model
+        groups = build_parameter_groups(
+            opt_model,
+            decay_names=set(self.get_decay_parameter_names(opt_model)),
+            base_lr=self.args.learning_rate,
+            weight_decay=self.args.weight_decay,
+            backbone_lr=getattr(self.args, "backbone_lr", None),
+            head_lr=getattr(self.args, "head_lr", None),
+            layer_lr_decay=getattr(self.args, "layer_lr_decay", 1.0),
+        )
+        optimizer_cls, optimizer_kwargs = self.get_optimizer_cls_and_kwargs(self.args, opt_model)
+        optimizer_kwargs.pop("lr", None)
+        self.optimizer = optimizer_cls(groups, lr=self.args.learning_rate, **optimizer_kwargs)
+        return self.optimizer
