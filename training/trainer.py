@@ -8,12 +8,14 @@ belongs to a training loop: per-task loss curves, current task weights, a weight
 from __future__ import annotations
 
 from collections import defaultdict
+from pathlib import Path
 
 import numpy as np
 import torch
 from transformers import Trainer
 
 from modeling.configuration_multitask import label_key
+from training.model_card import write_model_card
 from training.optimization import build_parameter_groups
 
 
@@ -126,3 +128,16 @@ class MultiTaskTrainer(Trainer):
         optimizer_kwargs.pop("lr", None)
         self.optimizer = optimizer_cls(groups, lr=self.args.learning_rate, **optimizer_kwargs)
         return self.optimizer
+
+    def create_model_card(self, report: dict | None = None, data_description: dict | None = None, **kwargs):
+        """Our card (tasks, labels, thresholds, metrics, arguments, usage) instead of the stock one.
+
+        `push_to_hub` calls this too, so the card on the Hub is the same as the saved one.
+        """
+        if not self.is_world_process_zero():
+            return
+        card_args = {"model_id": self.hub_model_id or Path(self.args.output_dir).name,
+                     "training_args": self.args, "data": data_description}
+        if report is not None:
+            card_args["metrics"] = report
+        write_model_card(self.args.output_dir, self.model.config, **card_args)
