@@ -179,7 +179,7 @@ The model code ships with the weights (`auto_map` in `config.json`), so loading 
 from transformers import AutoModel, AutoTokenizer
 
 model = AutoModel.from_pretrained("{model_id}", trust_remote_code=True).eval()
-tokenizer = AutoTokenizer.from_pretrained("{model_id}")
+tokenizer = AutoTokenizer.from_pretrained("{model_id}", trust_remote_code=True)  # it reads the custom config
 batch = tokenizer(["what a great day"], padding=True, truncation=True, return_tensors="pt")
 logits = model(**batch).logits  # dict: one tensor per task ({tasks})
 ```
