@@ -154,3 +154,25 @@ def test_evaluate_model_bad_input_is_one_line(case, saved_model, csv_file, tmp_p
     expected = {"missing_file": "file not found", "no_model": "config.json not found",
                 "bad_column_flag": "TASK=COL", "no_label_columns": "no label column for any task"}[case]
     assert expected in err
+
+
+def test_compute_metrics_inside_the_hf_trainer(saved_model, csv_file, tokenizer, tmp_path):
+    """The real Trainer hands compute_metrics the {task: logits} dict and a tuple of label arrays."""
+    from transformers import Trainer, TrainingArguments
+
+    from data.collator import MultiTaskCollator
+    from modeling import MultiTaskModel
+    from training.metrics import build_compute_metrics
+
+    model = MultiTaskModel.from_pretrained(saved_model)
+    data = tokenize_dataset(read_labelled_file(str(csv_file), model.config.tasks)[0], tokenizer)
+    args = TrainingArguments(output_dir=str(tmp_path), per_device_eval_batch_size=3, report_to=[], use_cpu=True,
+                             label_names=[f"labels_{t}" for t in model.config.task_names],
+                             remove_unused_columns=False)
+    trainer = Trainer(model=model, args=args, eval_dataset=data, data_collator=MultiTaskCollator(tokenizer, TASKS),
+                      compute_metrics=build_compute_metrics(model.config.tasks))
+    metrics = trainer.evaluate()
+    assert {"eval_loss", "eval_score", "eval_sentiment_macro_f1", "eval_emotions_macro_f1", "eval_ei_f1",
+            "eval_vad_ccc", "eval_vad_ccc_A"} <= set(metrics)
+    report = run_evaluation(model, data, MultiTaskCollator(tokenizer, TASKS), tmp_path / "r")
+    assert metrics["eval_score"] == pytest.approx(report["score_at_0.5"], abs=1e-5)

@@ -184,15 +184,26 @@ def fit_thresholds(task: dict, logits: np.ndarray, labels: np.ndarray, temperatu
     return thresholds, details
 
 
+def calibration_summary(task_type: str, logits: np.ndarray, labels: np.ndarray, temperature: float | None = None,
+                        n_bins: int = DEFAULT_N_BINS) -> dict:
+    """NLL, ECE and reliability bins at T = 1 (`*_before`) and at `temperature` (`*_after`); None if unlabelled."""
+    t = float(temperature or 1.0)
+    out: dict = {"temperature": t, "n_bins": n_bins}
+    for tag, temp in (("before", 1.0), ("after", t)):
+        conf, correct = confidence_and_correct(task_type, probabilities(task_type, logits, temp), labels)
+        out[f"nll_{tag}"] = negative_log_likelihood(task_type, logits, labels, temp)
+        out[f"ece_{tag}"] = expected_calibration_error(conf, correct, n_bins)
+        out[f"reliability_{tag}"] = reliability_bins(conf, correct, n_bins)
+    return out
+
+
 def fit_task_calibration(task: dict, logits: np.ndarray, labels: np.ndarray) -> dict:
     """Temperature (then thresholds on the scaled probabilities) for one classification task, with NLL/ECE."""
     kind = task["type"]
     temperature = fit_temperature(kind, logits, labels)
-    result = {"temperature": temperature}
-    for tag, t in (("before", 1.0), ("after", temperature)):
-        result[f"nll_{tag}"] = negative_log_likelihood(kind, logits, labels, t)
-        conf, correct = confidence_and_correct(kind, probabilities(kind, logits, t), labels)
-        result[f"ece_{tag}"] = expected_calibration_error(conf, correct)
+    summary = calibration_summary(kind, logits, labels, temperature)
+    result = {"temperature": temperature, **{k: summary[k] for k in ("nll_before", "ece_before", "nll_after",
+                                                                       "ece_after")}}
     if kind in ("multilabel", "binary"):
         result["thresholds"], result["threshold_fit"] = fit_thresholds(task, logits, labels, temperature)
     return result

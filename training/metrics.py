@@ -29,12 +29,9 @@ from training.calibration import (
     DEFAULT_THRESHOLD,
     IGNORE_INDEX,
     binary_mask,
+    calibration_summary,
     check_binary_values,
-    confidence_and_correct,
-    expected_calibration_error,
-    negative_log_likelihood,
     probabilities,
-    reliability_bins,
 )
 
 TASK_TYPES = ("multiclass", "multilabel", "binary", "regression")
@@ -73,25 +70,14 @@ def _mean_defined(values: Sequence[float | None]) -> float | None:
 
 
 def _calibration_section(kind: str, logits: np.ndarray, labels: np.ndarray, temperature: float | None,
-                         n_bins: int, rec: _Recorder) -> dict:
-    """NLL and ECE at T = 1 and at the given temperature, with reliability bins for both."""
-    t = float(temperature or 1.0)
-    out: dict = {"temperature": t, "n_bins": n_bins}
-    for tag, temp in (("before", 1.0), ("after", t)):
-        probs = probabilities(kind, logits, temp)
-        conf, correct = confidence_and_correct(kind, probs, labels)
-        rec.put(out, f"nll_{tag}", negative_log_likelihood(kind, logits, labels, temp), "no labelled rows",
-                f"calibration.nll_{tag}")
-        rec.put(out, f"ece_{tag}", expected_calibration_error(conf, correct, n_bins), "no labelled rows",
-                f"calibration.ece_{tag}")
-        out[f"reliability_{tag}"] = reliability_bins(conf, correct, n_bins)
-    return out
-
-
-def _copy_calibration(metrics: dict, calibration: dict, rec: _Recorder) -> None:
-    """NLL and ECE at the task's temperature, repeated among the task's headline metrics."""
-    rec.put(metrics, "nll", calibration["nll_after"], "no labelled rows", "metrics.nll")
-    rec.put(metrics, "ece", calibration["ece_after"], "no labelled rows", "metrics.ece")
+                         n_bins: int, rec: _Recorder, metrics: dict) -> dict:
+    """NLL/ECE before and after temperature scaling (reliability bins included); NLL/ECE at T also in `metrics`."""
+    cal = calibration_summary(kind, logits, labels, temperature, n_bins)
+    for key in ("nll_before", "ece_before", "nll_after", "ece_after"):
+        rec.put(cal, key, cal[key], "no labelled rows", f"calibration.{key}")
+    rec.put(metrics, "nll", cal["nll_after"], "no labelled rows", "metrics.nll")
+    rec.put(metrics, "ece", cal["ece_after"], "no labelled rows", "metrics.ece")
+    return cal
 
 
 def _multiclass_per_class(names: list[str], y: np.ndarray, pred: np.ndarray, probs: np.ndarray,
@@ -146,8 +132,7 @@ def _multiclass_report(task: dict, logits: np.ndarray, labels: np.ndarray, tempe
     rec.put(metrics, "roc_auc", _mean_defined(aucs), "ROC-AUC undefined for every class", "metrics.roc_auc")
     report["roc_auc_classes"] = sum(a is not None for a in aucs)
     report["confusion_matrix"] = cm.tolist()
-    report["calibration"] = _calibration_section("multiclass", logits, labels, temperature, n_bins, rec)
-    _copy_calibration(metrics, report["calibration"], rec)
+    report["calibration"] = _calibration_section("multiclass", logits, labels, temperature, n_bins, rec, metrics)
     report["metrics"] = metrics
     return report
 
@@ -272,8 +257,7 @@ def _multilabel_report(task: dict, logits: np.ndarray, labels: np.ndarray, thres
     aucs = [entry["roc_auc"] for entry in per_label.values()]
     rec.put(metrics, "roc_auc", _mean_defined(aucs), "ROC-AUC undefined for every label", "metrics.roc_auc")
     report["roc_auc_labels"] = sum(a is not None for a in aucs)
-    report["calibration"] = _calibration_section("multilabel", logits, labels, temperature, n_bins, rec)
-    _copy_calibration(metrics, report["calibration"], rec)
+    report["calibration"] = _calibration_section("multilabel", logits, labels, temperature, n_bins, rec, metrics)
     report["metrics"] = metrics
     return report
 
@@ -307,8 +291,7 @@ def _binary_report(task: dict, logits: np.ndarray, labels: np.ndarray, threshold
     _thresholded_sections(report, lambda c, tag: _binary_at(positive, y, p, float(c[0]), rec, tag), thresholds)
     metrics: dict = {}
     _label_auc(positive, y, p, rec, metrics, "metrics.roc_auc")
-    report["calibration"] = _calibration_section("binary", logits, labels, temperature, n_bins, rec)
-    _copy_calibration(metrics, report["calibration"], rec)
+    report["calibration"] = _calibration_section("binary", logits, labels, temperature, n_bins, rec, metrics)
     report["metrics"] = metrics
     return report
 

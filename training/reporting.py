@@ -189,9 +189,11 @@ def plot_loss_curves(log_history: list[dict], path: Path) -> Path | None:
     if not series:
         return None
     panels = ["total"] * ("total" in series) + sorted(p for p in series if p != "total")
-    fig = Figure(figsize=(4.5 * len(panels), 3.5))
+    ncols = min(3, len(panels))
+    nrows = -(-len(panels) // ncols)
+    fig = Figure(figsize=(4.5 * ncols, 3.5 * nrows))
     for k, panel in enumerate(panels):
-        ax = fig.add_subplot(1, len(panels), k + 1)
+        ax = fig.add_subplot(nrows, ncols, k + 1)
         for split, style in (("train", ".-"), ("validation", "o-")):
             points = series[panel].get(split)
             if points:
