@@ -56,3 +56,10 @@ __all__ = [
     "sigmoid_focal_loss",
     "softmax_focal_loss",
 ]
+
+# Inference additions (issue 6): numpy decoding shared with predict.py, and the pipeline task
+# "multitask-text-classification", registered with transformers on import.
+from .pipeline_multitask import PIPELINE_TASK, MultiTaskTextClassificationPipeline  # noqa: E402
+from .postprocessing import decode_outputs, decode_task  # noqa: E402
+
+__all__ += ["PIPELINE_TASK", "MultiTaskTextClassificationPipeline", "decode_outputs", "decode_task"]

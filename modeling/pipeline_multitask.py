@@ -1,0 +1,89 @@
+"""`transformers.Pipeline` for multi-task models, registered as ``"multitask-text-classification"``.
+
+    import modeling  # registers the task
+    from transformers import pipeline
+    pipe = pipeline("multitask-text-classification", model="outputs/model")
+    pipe(["what a day", "so tired"], batch_size=8)   # one {task: result} dict per text
+
+Results are decoded by `postprocessing.decode_outputs` with the thresholds and temperatures stored in the config,
+exactly as `predict.py` does. Only relative imports, so this file can travel with a saved model as custom code.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from transformers import Pipeline
+from transformers.pipelines import PIPELINE_REGISTRY
+
+from .modeling_multitask import MultiTaskModel
+from .postprocessing import decode_outputs
+
+PIPELINE_TASK = "multitask-text-classification"
+
+
+class MultiTaskTextClassificationPipeline(Pipeline):
+    """Text(s) in, one ``{task: result}`` dict per text out (labels, probabilities, regression values).
+
+    Call parameters: ``tasks`` (subset of task names to return), ``max_length`` (truncation, default: the model's
+    limit), ``batch_size`` (handled by `Pipeline`).
+    """
+
+    _load_processor = False
+    _load_image_processor = False
+    _load_feature_extractor = False
+    _load_tokenizer = True
+
+    def _sanitize_parameters(self, tasks: list[str] | None = None, max_length: int | None = None, **kwargs: Any):
+        if kwargs:
+            raise ValueError(f"unknown pipeline argument(s) {sorted(kwargs)}; allowed: tasks, max_length, batch_size")
+        preprocess: dict[str, Any] = {}
+        postprocess: dict[str, Any] = {}
+        if max_length is not None:
+            preprocess["max_length"] = int(max_length)
+        if tasks is not None:
+            known = self.model.config.task_names
+            unknown = [t for t in tasks if t not in known]
+            if unknown:
+                raise ValueError(f"tasks: unknown task(s) {unknown}; allowed: {known}")
+            postprocess["tasks"] = list(tasks)
+        return preprocess, {}, postprocess
+
+    def _model_max_length(self) -> int:
+        encoder = self.model.config.encoder_config
+        positions = getattr(encoder, "max_position_embeddings", None) or 512
+        if "roberta" in str(getattr(encoder, "model_type", "")) and getattr(encoder, "pad_token_id", None) is not None:
+            positions -= encoder.pad_token_id + 1
+        limit = getattr(self.tokenizer, "model_max_length", None)
+        return min(positions, limit) if isinstance(limit, int) and 0 < limit < 1_000_000 else positions
+
+    def preprocess(self, inputs: str, max_length: int | None = None) -> dict[str, Any]:
+        if not isinstance(inputs, str):
+            raise ValueError(f"expected a text (str) or a list of texts, got {type(inputs).__name__}")
+        limit = min(max_length or self._model_max_length(), self._model_max_length())
+        encoded = self.tokenizer(inputs, truncation=True, max_length=limit, return_tensors="pt")
+        names = ("input_ids", "attention_mask", "token_type_ids")
+        return {name: encoded[name] for name in names if name in encoded}
+
+    def _forward(self, model_inputs: dict[str, Any]) -> dict[str, Any]:
+        logits = self.model(**model_inputs).logits
+        return {f"logits_{name}": value for name, value in logits.items()}
+
+    def postprocess(self, model_outputs: dict[str, Any], tasks: list[str] | None = None) -> dict[str, Any]:
+        config = self.model.config
+        selected = [t for t in config.tasks if tasks is None or t["name"] in tasks]
+        arrays = {t["name"]: model_outputs[f"logits_{t['name']}"].float().numpy() for t in selected}
+        return decode_outputs(selected, arrays, config.thresholds, config.temperatures)[0]
+
+
+def register_pipeline() -> None:
+    """Make ``pipeline("multitask-text-classification", model=...)`` resolve to this class."""
+    PIPELINE_REGISTRY.register_pipeline(
+        PIPELINE_TASK, pipeline_class=MultiTaskTextClassificationPipeline, pt_model=MultiTaskModel, type="text"
+    )
+
+
+if PIPELINE_TASK not in PIPELINE_REGISTRY.get_supported_tasks():
+    register_pipeline()
+
+__all__ = ["PIPELINE_TASK", "MultiTaskTextClassificationPipeline", "register_pipeline"]
