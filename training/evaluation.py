@@ -143,7 +143,9 @@ def run_evaluation(model, test_dataset: datasets.Dataset, collator, output_dir: 
                    batch_size: int = 32, primary_metrics: Mapping[str, str] | None = None,
                    split: str = "test") -> dict:
     """Calibrate on `calibrate_dataset` (when given), report on `test_dataset`, write metrics.json/report.md/plots."""
-    calibration = calibrate_model(model, calibrate_dataset, collator, batch_size) if calibrate_dataset else None
+    calibration = None
+    if calibrate_dataset is not None:
+        calibration = calibrate_model(model, calibrate_dataset, collator, batch_size)
     report, logits, labels = evaluate_split(model, test_dataset, collator, batch_size, split, primary_metrics,
                                             calibration)
     write_reports(output_dir, report, log_history, logits, labels)
