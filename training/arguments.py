@@ -70,6 +70,17 @@ class ModelArguments:
         metadata={"help": "Fixed loss weight of a task, NAME=W (repeatable).", "action": "extend"},
     )
 
+    def __post_init__(self):
+        if self.pooling not in POOLING_OPTIONS:
+            raise ArgumentError(f"--pooling {self.pooling!r}: choose one of {list(POOLING_OPTIONS)}")
+        if not 0 <= self.dropout < 1:
+            raise ArgumentError(f"--dropout {self.dropout}: must be in [0, 1)")
+        if any(size < 1 for size in self.head_hidden_dims):
+            raise ArgumentError(f"--head-hidden-dims {self.head_hidden_dims}: sizes must be >= 1")
+        if self.label_smoothing is not None and not 0 <= self.label_smoothing < 1:
+            raise ArgumentError(f"--label-smoothing {self.label_smoothing}: must be in [0, 1)")
+        self.parsed_task_weights()
+
     def parsed_task_weights(self) -> dict[str, float]:
         """`--task-weight emotions=2 vad=0.5` -> {"emotions": 2.0, "vad": 0.5}."""
         weights = {}
