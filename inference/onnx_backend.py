@@ -99,12 +99,56 @@ def _session(path: Path, threads: int | None, device: str | None):
         raise ModelLoadError(f"ONNX file {str(path)!r} cannot be loaded: {first_line}") from None
 
 
-def _tokenizer(folder: Path):
-    from transformers import AutoTokenizer
+class JsonTokenizer:
+    """The saved `tokenizer.json` run by the `tokenizers` library directly, called like a transformers tokenizer.
 
+    Serving an export with it avoids importing transformers (and through it torch), which dominates the start-up
+    time of an ONNX-only `predict.py`. Padding uses the saved pad token; truncation counts the special tokens.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        from tokenizers import Tokenizer
+
+        self._tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+        settings_path = folder / "tokenizer_config.json"
+        settings = json.loads(settings_path.read_text(encoding="utf-8")) if settings_path.is_file() else {}
+        pad = settings.get("pad_token")
+        pad = pad.get("content") if isinstance(pad, dict) else pad
+        self.pad_token = pad or "[PAD]"
+        self.pad_id = self._tokenizer.token_to_id(self.pad_token)
+        if self.pad_id is None:
+            raise ModelLoadError(f"pad token {self.pad_token!r} is not in {str(folder / 'tokenizer.json')!r}")
+        self.model_max_length = int(settings.get("model_max_length") or 10**30)
+
+    def __call__(self, texts: Sequence[str], padding: bool = True, truncation: bool = True,
+                 max_length: int | None = None, return_tensors: str = "np") -> dict[str, np.ndarray]:
+        """input_ids, attention_mask and token_type_ids (int64, batch x longest) for a list of texts."""
+        tok = self._tokenizer
+        if truncation and max_length:
+            tok.enable_truncation(max_length=max_length)
+        else:
+            tok.no_truncation()
+        if padding:
+            tok.enable_padding(pad_id=self.pad_id, pad_token=self.pad_token)
+        else:
+            tok.no_padding()
+        encodings = tok.encode_batch(list(texts))
+        return {
+            "input_ids": np.array([e.ids for e in encodings], dtype=np.int64),
+            "attention_mask": np.array([e.attention_mask for e in encodings], dtype=np.int64),
+            "token_type_ids": np.array([e.type_ids for e in encodings], dtype=np.int64),
+        }
+
+
+def _tokenizer(folder: Path):
+    """`JsonTokenizer` when the export has a tokenizer.json, else the transformers AutoTokenizer."""
     try:
+        if (folder / "tokenizer.json").is_file():
+            return JsonTokenizer(folder)
+        from transformers import AutoTokenizer
+
         return AutoTokenizer.from_pretrained(str(folder))
-    except (OSError, ValueError, TypeError) as err:
+    except (OSError, ValueError, TypeError, json.JSONDecodeError) as err:
         first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise ModelLoadError(f"no usable tokenizer beside the ONNX file in {str(folder)!r}: {first_line}") from None
 

@@ -13,7 +13,7 @@ from inference_support import TEXTS, read_jsonl, run_script, save_tiny_model
 
 import export_onnx
 import predict
-from inference.onnx_backend import METADATA_KEY, parse_metadata
+from inference.onnx_backend import METADATA_KEY, JsonTokenizer, parse_metadata
 from inference.onnx_export import ExportError, assert_eval_mode, export, torch_export
 from inference.torch_backend import TorchBackend
 
@@ -124,6 +124,16 @@ def test_int8_export_is_smaller_and_serves(int8_export, fp32_export, tmp_path, c
     assert len(rows) == 2 and rows[1]["sentiment"]["label"] in {"negative", "neutral", "positive"}
 
 
+def test_json_tokenizer_matches_transformers_tokenizer(fp32_export, tokenizer):
+    folder, _ = fp32_export
+    texts = [*TEXTS, "word " * 300, "Ünïcödé façade, naïve café", "tab\tseparated", "HELLO World!!!"]
+    ours = JsonTokenizer(folder)(texts, max_length=40)
+    reference = tokenizer(texts, padding=True, truncation=True, max_length=40, return_tensors="np")
+    for name in ("input_ids", "attention_mask", "token_type_ids"):
+        np.testing.assert_array_equal(ours[name], reference[name])
+    assert ours["input_ids"].shape == (len(texts), 40)
+
+
 def test_onnx_serving_does_not_import_model_code(fp32_export):
     folder, _ = fp32_export
     code = ("import sys, predict; rc = predict.main(['--model', sys.argv[1], '--text', 'hi', '--quiet']); "
@@ -136,7 +146,7 @@ def test_onnx_serving_does_not_import_model_code(fp32_export):
     result = subprocess.run([sys.executable, "-c", code, str(folder)], capture_output=True, timeout=120,
                             env=script_env(), cwd=REPO_ROOT)
     assert result.returncode == 0, result.stderr.decode()
-    assert result.stderr.decode().strip().splitlines()[-1].startswith("0 []")
+    assert result.stderr.decode().strip().splitlines()[-1] == "0 [] False"  # no model code, not even torch
     assert json.loads(result.stdout.decode())["text"] == "hi"
 
 
