@@ -117,8 +117,10 @@ def main() -> int:
                                                          "ours_1task", "ours_3tasks")}
     for round_ in range(args.rounds):
         print(f"round {round_ + 1}/{args.rounds} (torch threads: {torch.get_num_threads()})", flush=True)
-        results["stock_sentiment"].append(stock_run(backbone, tokenizer, rows, "labels_sentiment", 3, **run))
-        results["ours_1task"].append(multitask_run(backbone, tokenizer, data, rows, [tasks["sentiment"]], **run))
+        pair = [("stock_sentiment", lambda: stock_run(backbone, tokenizer, rows, "labels_sentiment", 3, **run)),
+                ("ours_1task", lambda: multitask_run(backbone, tokenizer, data, rows, [tasks["sentiment"]], **run))]
+        for name, measure in pair[::1 if round_ % 2 == 0 else -1]:  # alternate which side goes first
+            results[name].append(measure())
         results["stock_confidence"].append(stock_run(backbone, tokenizer, rows, "labels_confidence", 1, **run))
         results["stock_polar"].append(stock_run(backbone, tokenizer, rows, "labels_polar", 2, **run))
         three = [tasks["sentiment"], tasks["confidence"], tasks["polar"]]

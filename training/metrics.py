@@ -373,7 +373,7 @@ def flat_task_metrics(report: dict, fitted: bool = True) -> dict[str, float]:
     if report["type"] in ("multilabel", "binary"):
         section = report.get("at_fitted", report["at_0.5"]) if fitted else report["at_0.5"]
         flat.update({k: v for k, v in section.items() if not isinstance(v, list)})
-    if report["type"] == "regression":
+    if report["type"] == "regression" and len(report["outputs"]) > 1:  # one output: the means are its values
         for output, values in report["outputs"].items():
             flat.update({f"{metric}_{output}": values[metric] for metric in REGRESSION_METRICS})
     return {k: float(v) for k, v in flat.items() if v is not None}
