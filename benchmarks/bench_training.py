@@ -84,7 +84,8 @@ def multitask_run(backbone, tokenizer, data, rows, tasks: list[dict], steps: int
     """samples/s of our MultiTaskTrainer with `tasks`."""
     model = build_model(ModelArguments(), tasks, backbone)
     keep = ["input_ids", "attention_mask", *(f"labels_{t['name']}" for t in tasks)]
-    args = MultiTaskTrainingArguments(**common_args(tmp, steps, batch), patience=None, load_best_model_at_end=False)
+    args = MultiTaskTrainingArguments(**common_args(tmp, steps, batch), patience=None, load_best_model_at_end=False,
+                                      freeze_strategy="none", head_lr=None, train_sampling_strategy="random")
     trainer = build_trainer(model, args, rows.select_columns(keep), None, data.collator)
     return timed(trainer, steps, batch)
 

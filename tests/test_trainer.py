@@ -26,7 +26,8 @@ def make_args(tmp_path, **overrides) -> MultiTaskTrainingArguments:
     values = dict(output_dir=str(tmp_path / "run"), num_train_epochs=3, per_device_train_batch_size=16,
                   learning_rate=2e-3, warmup_steps=0, eval_strategy="no", save_strategy="no",
                   load_best_model_at_end=False, logging_steps=1, use_cpu=True, disable_tqdm=True, seed=0,
-                  patience=None, dataloader_num_workers=0)
+                  patience=None, dataloader_num_workers=0, freeze_strategy="none", head_lr=None,
+                  train_sampling_strategy="random")
     values.update(overrides)
     return MultiTaskTrainingArguments(**values)
 

@@ -97,13 +97,15 @@ class MultiTaskTrainingArguments(TrainingArguments):
     """`TrainingArguments` with this project's defaults, the seeds' short flags and the training recipe."""
 
     output_dir: str = field(default="outputs/run", metadata={"help": "Where the model, reports and checkpoints go."})
-    num_train_epochs: float = field(default=2.0, metadata={"aliases": ["--epochs"], "help": "Training epochs."})
+    num_train_epochs: float = field(
+        default=1.0, metadata={"aliases": ["--epochs"], "help": "Training epochs (1 fits the demo in 15 CPU minutes; "
+                                                                "raise it for small datasets)."})
     per_device_train_batch_size: int = field(
         default=32, metadata={"aliases": ["--batch-size", "--batch_size"], "help": "Training batch size per device."}
     )
     per_device_eval_batch_size: int = field(default=64, metadata={"help": "Evaluation batch size per device."})
     learning_rate: float = field(
-        default=5e-5, metadata={"aliases": ["--lr"], "help": "Base learning rate (backbone and heads unless split)."}
+        default=1e-4, metadata={"aliases": ["--lr"], "help": "Base learning rate (encoder's unless --backbone-lr)."}
     )
     lr_scheduler_type: str = field(
         default="linear",
@@ -125,12 +127,12 @@ class MultiTaskTrainingArguments(TrainingArguments):
                                                                           "checkpoint and drives early stopping."})
     greater_is_better: bool | None = field(default=True, metadata={"help": "Whether a larger metric is better."})
     backbone_lr: float | None = field(default=None, metadata={"help": "Learning rate of the encoder (unset: --lr)."})
-    head_lr: float | None = field(default=None, metadata={"help": "Learning rate of heads, pooling and task "
+    head_lr: float | None = field(default=1e-3, metadata={"help": "Learning rate of heads, pooling and task "
                                                                   "log-variances (unset: --lr)."})
     layer_lr_decay: float = field(
         default=1.0, metadata={"help": "Layer-wise LR decay: layer k from the top trains at backbone_lr * decay**k."}
     )
-    freeze_strategy: str = field(default="none", metadata={"help": f"Encoder freezing: {list(FREEZE_STRATEGIES)}."})
+    freeze_strategy: str = field(default="partial", metadata={"help": f"Encoder freezing: {list(FREEZE_STRATEGIES)}."})
     freeze_layers: int = field(
         default=2, metadata={"help": "partial: freeze the embeddings and this many bottom encoder layers."}
     )
@@ -143,6 +145,11 @@ class MultiTaskTrainingArguments(TrainingArguments):
         default=3, metadata={"help": "Early stopping: evaluations without improvement before stopping (unset: off)."}
     )
     min_delta: float = field(default=0.0, metadata={"help": "Early stopping: smallest improvement that counts."})
+    train_sampling_strategy: str = field(
+        default="group_by_length",
+        metadata={"help": "Batch order: group_by_length (less padding, about 1.6x faster on short texts), random, "
+                          "sequential. --weighted-sampling replaces it."},
+    )
     resume: bool = field(default=False, metadata={"help": "Resume from the last checkpoint in --output-dir."})
 
     def __post_init__(self):
