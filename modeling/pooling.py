@@ -16,8 +16,8 @@ def _float_mask(attention_mask: torch.Tensor, like: torch.Tensor) -> torch.Tenso
     return attention_mask.to(dtype=torch.float32, device=like.device).unsqueeze(-1)  # (B, T, 1)
 
 
-class ClsPooling(nn.Module):
-    """The first token's state (`[CLS]` / `<s>`)."""
+class Pooling(nn.Module):
+    """Base of the pooling modules: `(hidden_states (B, T, H), attention_mask (B, T)) -> (B, D)`."""
 
     def __init__(self, hidden_size: int):
         super().__init__()
@@ -25,20 +25,17 @@ class ClsPooling(nn.Module):
 
     def output_dim(self) -> int:
         return self.hidden_size
+
+
+class ClsPooling(Pooling):
+    """The first token's state (`[CLS]` / `<s>`)."""
 
     def forward(self, hidden_states: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         return hidden_states[:, 0]  # (B, H)
 
 
-class MeanPooling(nn.Module):
+class MeanPooling(Pooling):
     """Average of the real tokens' states (what sentence-transformers' MiniLM was trained with)."""
-
-    def __init__(self, hidden_size: int):
-        super().__init__()
-        self.hidden_size = hidden_size
-
-    def output_dim(self) -> int:
-        return self.hidden_size
 
     def forward(self, hidden_states: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         mask = _float_mask(attention_mask, hidden_states)  # (B, T, 1)
@@ -47,15 +44,8 @@ class MeanPooling(nn.Module):
         return (summed / counts).to(hidden_states.dtype)  # (B, H)
 
 
-class MaxPooling(nn.Module):
+class MaxPooling(Pooling):
     """Element-wise maximum over the real tokens (a row without any token pools to zeros)."""
-
-    def __init__(self, hidden_size: int):
-        super().__init__()
-        self.hidden_size = hidden_size
-
-    def output_dim(self) -> int:
-        return self.hidden_size
 
     def forward(self, hidden_states: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         keep = attention_mask.to(device=hidden_states.device).bool().unsqueeze(-1)  # (B, T, 1)
@@ -66,12 +56,11 @@ class MaxPooling(nn.Module):
         return torch.where(has_token, pooled, torch.zeros_like(pooled)).to(hidden_states.dtype)  # (B, H)
 
 
-class MeanMaxPooling(nn.Module):
+class MeanMaxPooling(Pooling):
     """Concatenation of mean and max pooling: `D = 2H`."""
 
     def __init__(self, hidden_size: int):
-        super().__init__()
-        self.hidden_size = hidden_size
+        super().__init__(hidden_size)
         self.mean = MeanPooling(hidden_size)
         self.max = MaxPooling(hidden_size)
 
@@ -82,12 +71,11 @@ class MeanMaxPooling(nn.Module):
         return torch.cat([self.mean(hidden_states, attention_mask), self.max(hidden_states, attention_mask)], dim=-1)
 
 
-class AttentionPooling(nn.Module):
+class AttentionPooling(Pooling):
     """Learned attention over tokens: score = w2 . tanh(W1 h), masked softmax over real tokens, weighted sum."""
 
     def __init__(self, hidden_size: int):
-        super().__init__()
-        self.hidden_size = hidden_size
+        super().__init__(hidden_size)
         self.dense = nn.Linear(hidden_size, hidden_size)
         self.scorer = nn.Linear(hidden_size, 1, bias=False)  # a bias would cancel out in the softmax
 
@@ -103,7 +91,7 @@ class AttentionPooling(nn.Module):
         return pooled.to(hidden_states.dtype)
 
 
-POOLING_CLASSES: dict[str, type[nn.Module]] = {
+POOLING_CLASSES: dict[str, type[Pooling]] = {
     "cls": ClsPooling,
     "mean": MeanPooling,
     "max": MaxPooling,
@@ -112,12 +100,12 @@ POOLING_CLASSES: dict[str, type[nn.Module]] = {
 }
 
 
-def build_pooling(name: str, hidden_size: int) -> nn.Module:
+def build_pooling(name: str, hidden_size: int) -> Pooling:
     """Instantiate the pooling module called `name` for encoder states of size `hidden_size`."""
     if name not in POOLING_CLASSES:
         raise ValueError(f"pooling: {name!r} is not supported; allowed: {list(POOLING_CLASSES)}")
     return POOLING_CLASSES[name](hidden_size)
 
 
-__all__ = ["POOLING_CLASSES", "build_pooling", "ClsPooling", "MeanPooling", "MaxPooling", "MeanMaxPooling",
+__all__ = ["POOLING_CLASSES", "build_pooling", "Pooling", "ClsPooling", "MeanPooling", "MaxPooling", "MeanMaxPooling",
            "AttentionPooling"]

@@ -90,8 +90,9 @@ def evaluate_and_save(trainer: MultiTaskTrainer, setup: Setup, calibrate, run_ar
                             split=split)
     if trainer.is_world_process_zero():
         save_run(trainer, setup, report, run_arguments)
-    if args.push_to_hub:
-        trainer.push_to_hub(commit_message="Multi-task model, thresholds and reports")
+    if args.push_to_hub:  # the Trainer re-saves and rewrites the card through our create_model_card
+        trainer.push_to_hub(commit_message="Multi-task model, thresholds and reports", report=report,
+                            data_description=describe_data(data))
     return report
 
 
