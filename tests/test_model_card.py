@@ -3,15 +3,13 @@ fresh process where this repository is not importable (predictions identical to 
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import subprocess
 import sys
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from conftest import committed_files
 from inference_support import TASKS, TEXTS, read_jsonl, save_tiny_model
 
 import predict
@@ -54,70 +52,6 @@ def test_card_defaults_and_errors(tmp_path):
         render_model_card({"model_type": "bert"})
     with pytest.raises(ValueError, match="no config.json"):
         write_model_card(tmp_path)
-
-
-class HubStandIn(BaseHTTPRequestHandler):
-    """The Hub API endpoints an upload uses (create repo, validate card YAML, preupload, commit); records requests."""
-
-    def log_message(self, *args) -> None:
-        return
-
-    def _reply(self, status: int, payload: dict) -> None:
-        body = json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def do_POST(self) -> None:  # noqa: N802 (http.server naming)
-        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        self.server.requests.append((self.path, self.headers.get("authorization"), body))
-        base = f"http://127.0.0.1:{self.server.server_port}"
-        if self.path == "/api/repos/create":
-            payload = json.loads(body)
-            return self._reply(200, {"url": f"{base}/{payload['organization']}/{payload['name']}"})
-        if self.path == "/api/validate-yaml":
-            return self._reply(200, {"errors": [], "warnings": []})
-        if "/preupload/" in self.path:
-            files = json.loads(body)["files"]
-            return self._reply(200, {"files": [{"path": f["path"], "uploadMode": "regular", "shouldIgnore": False}
-                                               for f in files]})
-        if "/commit/" in self.path:
-            repo = self.path.split("/api/models/")[1].split("/commit/")[0]
-            return self._reply(200, {"commitUrl": f"{base}/{repo}/commit/{'0' * 40}", "commitOid": "0" * 40})
-        return self._reply(404, {"error": f"not served: {self.path}"})
-
-    def do_GET(self) -> None:  # noqa: N802
-        self.server.requests.append((self.path, self.headers.get("authorization"), b""))
-        self._reply(404, {"error": f"not served: {self.path}"})
-
-
-@pytest.fixture
-def hub(monkeypatch):
-    """A stand-in on 127.0.0.1; offline mode is lifted for these requests only (nothing leaves the machine)."""
-    import huggingface_hub.constants
-
-    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
-    server = ThreadingHTTPServer(("127.0.0.1", 0), HubStandIn)
-    server.requests = []
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
-
-
-def committed_files(requests) -> dict[str, bytes]:
-    """Files of every commit request (NDJSON lines with base64 content)."""
-    files = {}
-    for path, _, body in requests:
-        if "/commit/" in path:
-            for line in body.decode().splitlines():
-                entry = json.loads(line)
-                if entry["key"] == "file":
-                    files[entry["value"]["path"]] = base64.b64decode(entry["value"]["content"])
-    return files
 
 
 def test_push_saved_folder_to_local_hub(model_dir, hub):
