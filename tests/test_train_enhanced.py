@@ -59,6 +59,24 @@ def test_accelerate_launch_with_partial_freezing(tmp_path):
     assert (out / "model.safetensors").is_file()
 
 
+def test_two_processes_on_cpu_shard_the_weighted_sampler(tmp_path):
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    out = tmp_path / "run"
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
+                "--master_port", str(port)]
+    result = run(["--use-cpu", "true", "--max-train-samples", "64", *TINY_RUN, "--weighted-sampling", "sentiment",
+                  "--output-dir", str(out)], launcher=launcher)
+    assert result.returncode == 0, result.stderr[-3000:]
+    state = json.loads(next(out.glob("checkpoint-*/trainer_state.json")).read_text())
+    assert state["global_step"] == 2  # 64 rows / (16 per process x 2 processes): each process drew its own half
+    assert result.stdout.count("Results on test") == 1  # only the main process reports and saves
+    assert (out / "model.safetensors").is_file()
+
+
 def test_contradictory_flags_fail_at_start_up_with_one_line(tmp_path):
     result = run(["--freeze-strategy", "partial", "--freeze-layers", "9", "--output-dir", str(tmp_path / "run")])
     assert result.returncode == 2

@@ -80,15 +80,19 @@ def fit(model_args: ModelArguments, args: MultiTaskTrainingArguments, setup: Set
     return trainer, calibrate
 
 
-def evaluate_and_save(trainer: MultiTaskTrainer, setup: Setup, calibrate, run_arguments: dict) -> dict:
-    """Fit thresholds/temperatures on the calibration split, report on test, save model + reports (+ push)."""
+def evaluate_and_save(trainer: MultiTaskTrainer, setup: Setup, calibrate, run_arguments: dict) -> dict | None:
+    """Fit thresholds/temperatures on the calibration split, report on test, save model + reports (+ push).
+
+    Under multi-process training only the main process calibrates, reports and saves; it returns None elsewhere.
+    """
     args, data = trainer.args, setup.data
-    test = data.tokenized["test"] if "test" in data.tokenized else trainer.eval_dataset
-    split = "test" if "test" in data.tokenized else "validation (also used for checkpoint selection)"
-    report = run_evaluation(trainer.model, test, data.collator, args.output_dir, calibrate_dataset=calibrate,
-                            log_history=trainer.state.log_history, batch_size=args.per_device_eval_batch_size,
-                            split=split)
+    report = None
     if trainer.is_world_process_zero():
+        test = data.tokenized["test"] if "test" in data.tokenized else trainer.eval_dataset
+        split = "test" if "test" in data.tokenized else "validation (also used for checkpoint selection)"
+        report = run_evaluation(trainer.model, test, data.collator, args.output_dir, calibrate_dataset=calibrate,
+                                log_history=trainer.state.log_history, batch_size=args.per_device_eval_batch_size,
+                                split=split)
         save_run(trainer, setup, report, run_arguments)
     if args.push_to_hub:  # the Trainer re-saves and rewrites the card through our create_model_card
         trainer.push_to_hub(commit_message="Multi-task model, thresholds and reports", report=report,
