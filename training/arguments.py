@@ -165,6 +165,8 @@ class MultiTaskTrainingArguments(TrainingArguments):
         if self.patience is not None and self.patience < 1:
             raise ArgumentError(f"--patience {self.patience}: must be >= 1 (or leave it unset to disable)")
         _check_precision_flags(self.fp16, self.bf16)
+        if self.dataloader_pin_memory and not _has_cuda():
+            self.dataloader_pin_memory = False  # pinning needs an accelerator; torch warns on every run otherwise
         if self.freeze_strategy != "none" and self.ddp_find_unused_parameters is None:
             self.ddp_find_unused_parameters = True  # frozen layers get no gradient under DDP
         super().__post_init__()
@@ -172,13 +174,17 @@ class MultiTaskTrainingArguments(TrainingArguments):
         self.unfreeze_plan = parse_unfreeze_schedule(self.unfreeze_schedule) if progressive else {}
 
 
-def _check_precision_flags(fp16: bool, bf16: bool) -> None:
-    """fp16 needs a CUDA device; refuse it on a CPU-only machine with one line instead of a deep stack."""
+def _has_cuda() -> bool:
     import torch
 
+    return torch.cuda.is_available()
+
+
+def _check_precision_flags(fp16: bool, bf16: bool) -> None:
+    """fp16 needs a CUDA device; refuse it on a CPU-only machine with one line instead of a deep stack."""
     if fp16 and bf16:
         raise ArgumentError("--fp16 and --bf16 are exclusive: choose one")
-    if fp16 and not torch.cuda.is_available():
+    if fp16 and not _has_cuda():
         raise ArgumentError("--fp16 needs a CUDA GPU and none is available; drop it (or use --bf16 on a CPU that "
                             "supports bfloat16)")
 
