@@ -95,6 +95,7 @@ def test_contradictory_flags_fail_at_start_up_with_one_line(tmp_path):
         (["--pooling", "median"], "--pooling 'median'"),
         (["--task-weight", "sentiment=-1"], "--task-weight 'sentiment=-1'"),
         (["--task-weight", "mood=2"], "--task-weight names unknown tasks ['mood']"),
+        (["--eval-strategy", "sometimes"], "sometimes is not a valid IntervalStrategy"),
     ],
 )
 def test_bad_flags_are_refused_before_training(tmp_path, capsys, flags, message):

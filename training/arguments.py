@@ -165,6 +165,8 @@ class MultiTaskTrainingArguments(TrainingArguments):
         if self.patience is not None and self.patience < 1:
             raise ArgumentError(f"--patience {self.patience}: must be >= 1 (or leave it unset to disable)")
         _check_precision_flags(self.fp16, self.bf16)
+        if self.bf16 and not _has_cuda():
+            self.use_cpu = True  # bf16 autocast on the CPU, instead of transformers' "no bf16 GPU" refusal
         if self.dataloader_pin_memory and not _has_cuda():
             self.dataloader_pin_memory = False  # pinning needs an accelerator; torch warns on every run otherwise
         if self.freeze_strategy != "none" and self.ddp_find_unused_parameters is None:

@@ -37,7 +37,12 @@ def parse_arguments(argv: list[str] | None = None):
     config_path = _pop_config_path(argv)
     if config_path is not None:
         parser.set_defaults(**_read_config_file(config_path, parser))
-    model_args, data_args, training_args, _ = parser.parse_args_into_dataclasses(args=argv)
+    try:
+        model_args, data_args, training_args, _ = parser.parse_args_into_dataclasses(args=argv)
+    except ArgumentError:
+        raise
+    except ValueError as error:  # TrainingArguments' own checks: already worded for users, one line is enough
+        raise ArgumentError(str(error).strip().splitlines()[0]) from None
     return model_args, data_args, training_args
 
 
