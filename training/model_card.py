@@ -23,25 +23,17 @@ KEY_TRAINING_ARGS = (
 TRAINER_METRIC_FILES = ("all_results.json", "eval_results.json", "test_results.json")
 
 
-def _config_dict(config: Any) -> dict[str, Any]:
-    """A config object (PretrainedConfig or anything with `to_dict`) or mapping as a plain dict."""
-    if config is None:
+def _as_dict(value: Any) -> dict[str, Any]:
+    """A config or arguments object (anything with `to_dict`, or plain attributes) or a mapping, as a plain dict."""
+    if value is None:
         return {}
-    if isinstance(config, Mapping):
-        return dict(config)
-    if hasattr(config, "to_dict"):
-        return config.to_dict()
-    raise TypeError(f"config must be a mapping or a config object, got {type(config).__name__}")
-
-
-def _args_dict(training_args: Any) -> dict[str, Any]:
-    if training_args is None:
-        return {}
-    if isinstance(training_args, Mapping):
-        return dict(training_args)
-    if hasattr(training_args, "to_dict"):
-        return training_args.to_dict()
-    return dict(vars(training_args))
+    if isinstance(value, Mapping):
+        return dict(value)
+    if hasattr(value, "to_dict"):
+        return value.to_dict()
+    if hasattr(value, "__dict__"):
+        return dict(vars(value))
+    raise TypeError(f"expected a mapping or a config object, got {type(value).__name__}")
 
 
 def _fmt(value: Any) -> str:
@@ -258,7 +250,7 @@ def render_model_card(
     limitations: str | None = None,
 ) -> str:
     """The full README.md text of a saved model (front matter, tasks, decision settings, metrics, usage)."""
-    cfg = _config_dict(config)
+    cfg = _as_dict(config)
     if not cfg.get("tasks"):
         raise ValueError("config has no 'tasks'; a model card needs the task list of a MultiTaskConfig")
     backbone = _backbone_name(cfg) or "a transformer"
@@ -267,7 +259,7 @@ def render_model_card(
         f"# {model_id}\n\nMulti-task text classifier: one shared encoder ({backbone}) with one head per task, "
         "trained with the Hugging Face Trainer.",
         _tasks_section(cfg), _decision_section(cfg), _metrics_section(metrics or {}),
-        _training_section(_args_dict(training_args)), _data_section(data),
+        _training_section(_as_dict(training_args)), _data_section(data),
         _limitations_section(intended_use, limitations), _usage_section(model_id, cfg),
     ]
     return "\n\n".join(sections) + "\n"

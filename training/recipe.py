@@ -16,7 +16,7 @@ from transformers import AutoConfig, EarlyStoppingCallback, HfArgumentParser
 
 from data.arguments import DataArguments
 from modeling.configuration_multitask import label_key
-from modeling.losses import class_weights_from_counts
+from modeling.losses import class_weights_from_counts, pos_weight_from_counts
 from modeling.modeling_multitask import MultiTaskModel
 from training.arguments import DEFAULT_BACKBONE, ArgumentError, ModelArguments, MultiTaskTrainingArguments
 from training.callbacks import FreezingCallback, TrainableParametersCallback, validate_freeze_plan
@@ -117,15 +117,6 @@ def check_arguments(model_args: ModelArguments, data_args: DataArguments, traini
         raise ArgumentError(f"--task-weight names unknown tasks {unknown}; tasks are {task_names}")
 
 
-def _positive_weights(labels: np.ndarray, smoothing: float) -> list[float]:
-    """pos_weight = (negatives + s) / (positives + s) per label, counting labelled entries only."""
-    labels = labels.reshape(len(labels), -1)
-    known = labels != -100
-    positives = ((labels == 1) & known).sum(axis=0)
-    negatives = ((labels == 0) & known).sum(axis=0)
-    return [float(w) for w in (negatives + smoothing) / (positives + smoothing)]
-
-
 def configure_tasks(task_dicts: list[dict], model_args: ModelArguments,
                     train_labels: dict[str, np.ndarray]) -> list[dict]:
     """Apply the run-wide loss flags (focal, smoothing, class weights, task weights) to the data's task dicts."""
@@ -150,8 +141,11 @@ def _set_class_weights(task: dict, labels: np.ndarray, smoothing: float) -> None
         known = labels[labels != -100].astype(int)
         counts = np.bincount(known, minlength=len(task["labels"]))
         task["class_weights"] = [float(w) for w in class_weights_from_counts(counts, smoothing=smoothing)]
-    else:
-        task["pos_weight"] = _positive_weights(np.asarray(labels, dtype=np.float64), smoothing)
+    else:  # pos_weight = (negatives + s) / (positives + s), over labelled entries only
+        labels = np.asarray(labels, dtype=np.float64).reshape(len(labels), -1)
+        known = labels != -100
+        task["pos_weight"] = pos_weight_from_counts(((labels == 1) & known).sum(axis=0), known.sum(axis=0),
+                                                    smoothing=smoothing)
 
 
 def build_model(model_args: ModelArguments, tasks: list[dict], backbone: str | None = None) -> MultiTaskModel:
