@@ -51,12 +51,13 @@ class Setup:
 def prepare(model_args: ModelArguments, data_args: DataArguments, args: MultiTaskTrainingArguments) -> Setup:
     """Flag checks (encoder config only), tokenizer, validated and tokenized data, then the task-level checks."""
     backbone = resolve_backbone(model_args.backbone)
-    check_arguments(model_args, data_args, args, encoder_depth(backbone))
+    depth = encoder_depth(backbone)
+    check_arguments(model_args, data_args, args, depth)
     tokenizer = AutoTokenizer.from_pretrained(backbone)
     data = prepare_data(data_args, tokenizer, seed=args.seed)
     for warning in data.warnings:
         logger.warning(warning)
-    check_arguments(model_args, data_args, args, encoder_depth(backbone), task_names=data.task_names)
+    check_arguments(model_args, data_args, args, depth, task_names=data.task_names)
     return Setup(backbone, tokenizer, data)
 
 
