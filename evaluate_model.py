@@ -14,6 +14,9 @@ import sys
 from pathlib import Path
 
 from data.collator import MultiTaskCollator
+from inference.errors import ModelLoadError
+from inference.loading import load_model
+from modeling.serving import serving_max_length
 from training.evaluation import evaluate_split, read_labelled_file, tokenize_dataset
 from training.reporting import write_reports
 
@@ -25,7 +28,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--text-column", default="text", help="Column holding the input text (default: text).")
     parser.add_argument("--output-dir", default=None, help="Where to write the reports (default: MODEL/evaluation).")
     parser.add_argument("--batch-size", type=int, default=32, help="Prediction batch size (default: 32).")
-    parser.add_argument("--max-length", type=int, default=128, help="Truncate texts to this many tokens.")
+    parser.add_argument("--max-length", type=int, default=None,
+                        help="Truncate texts to this many tokens (default and upper bound: the model's training "
+                             "max_length, stored in its config).")
     parser.add_argument("--column", action="append", default=[], metavar="TASK=COL[,COL...]",
                         help="Label column(s) of a task when they are not named after the task (or its labels/"
                              "outputs); repeatable.")
@@ -54,21 +59,6 @@ def quiet_progress_bars() -> None:
     hf_logging.disable_progress_bar()
 
 
-def load_model(folder: str, device: str | None):
-    """(model in eval mode on `device`, tokenizer) from a saved model folder."""
-    import torch
-    from transformers import AutoTokenizer
-
-    from modeling import MultiTaskModel
-
-    if not (Path(folder) / "config.json").is_file():
-        raise ValueError(f"--model {folder}: no saved model there (config.json not found)")
-    model = MultiTaskModel.from_pretrained(folder)
-    tokenizer = AutoTokenizer.from_pretrained(folder)
-    model.to(device or ("cuda" if torch.cuda.is_available() else "cpu")).eval()
-    return model, tokenizer
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -79,17 +69,19 @@ def main(argv: list[str] | None = None) -> int:
         if not Path(args.test_file).exists():
             raise ValueError(f"--test-file {args.test_file}: file not found")
         columns = parse_columns(args.column)
-        model, tokenizer = load_model(args.model, args.device)
+        loaded = load_model(args.model, args.device)
+        model, tokenizer = loaded.model, loaded.tokenizer
         raw, notes = read_labelled_file(args.test_file, model.config.tasks, args.text_column, columns)
         for note in notes:
             print(f"note: {note}", file=sys.stderr)
-        dataset = tokenize_dataset(raw, tokenizer, args.max_length)
+        trained = serving_max_length(model.config.to_dict(), tokenizer)
+        dataset = tokenize_dataset(raw, tokenizer, min(args.max_length or trained, trained))
         collator = MultiTaskCollator(tokenizer, model.config.tasks)
         split = Path(args.test_file).name
         report, logits, labels = evaluate_split(model, dataset, collator, args.batch_size, split=split)
         output_dir = Path(args.output_dir or Path(args.model) / "evaluation")
         files = write_reports(output_dir, report, None, logits, labels)
-    except (ValueError, OSError) as err:
+    except (ValueError, OSError, ModelLoadError) as err:
         print(f"evaluate_model.py: error: {' '.join(str(err).split())}", file=sys.stderr)
         return 2
     print(f"score {report['score']} (at stored thresholds); wrote {len(files)} files to {output_dir}")

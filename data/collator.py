@@ -8,17 +8,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from data.labels import IGNORE_INDEX
-from data.tasks import TaskSpec, label_key
+from modeling.task_schema import IGNORE_INDEX, label_key, label_width
 
+# What a tokenizer produces that an encoder reads.
 MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
-
-
-def _task_shape(task: TaskSpec | dict) -> tuple[str, str, int]:
-    if isinstance(task, TaskSpec):
-        return task.name, task.type, task.num_outputs
-    labels = task.get("labels") or []
-    return task["name"], task["type"], 1 if task["type"] == "binary" else len(labels)
 
 
 class MultiTaskCollator:
@@ -26,12 +19,12 @@ class MultiTaskCollator:
 
     Labels: multiclass int64 (B,), binary float32 (B,), multilabel float32 (B, L), regression float32 (B, K);
     a row without a task's key gets the missing sentinel (-100, or NaN for regression). Every other column
-    (`text`, ids, ...) is dropped. `tasks` are `TaskSpec`s or task schema dicts (as stored in the model config).
+    (`text`, ids, ...) is dropped. `tasks` are task dicts (`modeling.task_schema`), as stored in the model config.
     """
 
-    def __init__(self, tokenizer, tasks: Sequence[TaskSpec | dict], pad_to_multiple_of: int | None = None) -> None:
+    def __init__(self, tokenizer, tasks: Sequence[dict], pad_to_multiple_of: int | None = None) -> None:
         self.tokenizer = tokenizer
-        self.tasks = [_task_shape(t) for t in tasks]
+        self.tasks = [(t["name"], t["type"], label_width(t)) for t in tasks]
         self.pad_to_multiple_of = pad_to_multiple_of
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
         self.pad_type_id = getattr(tokenizer, "pad_token_type_id", 0) or 0

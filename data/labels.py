@@ -16,10 +16,9 @@ import re
 import numpy as np
 import pandas as pd
 
-from data.tasks import TaskSpec
 from data.validation import DataValidationError, first_bad, where
+from modeling.task_schema import IGNORE_INDEX, missing_labels
 
-IGNORE_INDEX = -100
 _SPLIT_RE = re.compile(r"[,;]")
 _TRUE = {"1", "true", "yes"}
 _FALSE = {"0", "false", "no"}
@@ -68,31 +67,31 @@ def _natural_sort(tokens: set[str]) -> list[str]:
     return sorted(tokens)
 
 
-def raw_tokens(task: TaskSpec, frame: pd.DataFrame, columns: list[str]) -> set[str]:
+def raw_tokens(task: dict, frame: pd.DataFrame, columns: list[str]) -> set[str]:
     """Distinct label tokens of a source (for label-name inference)."""
-    if task.type == "regression" or (task.type == "multilabel" and len(columns) > 1):
+    if task["type"] == "regression" or (task["type"] == "multilabel" and len(columns) > 1):
         return set()
-    if task.type == "multilabel":
+    if task["type"] == "multilabel":
         lists = _token_lists(frame[columns[0]]).dropna()
         return {t for lst in lists for t in lst}
     return set(_tokens(frame[columns[0]]).dropna())
 
 
-def infer_labels(task: TaskSpec, tokens: set[str], columns: list[str]) -> list[str]:
+def infer_labels(task: dict, tokens: set[str], columns: list[str]) -> list[str]:
     """Label names for a task that gave none, from the training split's tokens (sorted, ints numerically)."""
-    if task.type == "regression" or (task.type == "multilabel" and len(columns) > 1):
+    if task["type"] == "regression" or (task["type"] == "multilabel" and len(columns) > 1):
         return list(columns)
-    if task.type == "binary":
+    if task["type"] == "binary":
         lowered = {t.lower() for t in tokens}
         if lowered <= (_TRUE | _FALSE):
             return ["0", "1"]
         if len(tokens) != 2:
-            raise DataValidationError(f"task {task.name!r} (binary): the training data has {len(tokens)} distinct "
+            raise DataValidationError(f"task {task['name']!r} (binary): the training data has {len(tokens)} distinct "
                                       f"value(s) {sorted(tokens)[:10]}; give 0/1, true/false, or set labels: "
                                       "[negative, positive] in a tasks file")
         return sorted(tokens)
     if not tokens:
-        raise DataValidationError(f"task {task.name!r}: no labelled row in the training split, cannot infer labels")
+        raise DataValidationError(f"task {task['name']!r}: no labelled row in the training split, cannot infer labels")
     return _natural_sort(tokens)
 
 
@@ -106,27 +105,27 @@ def _resolve(tokens: pd.Series, names: list[str]) -> pd.Series:
     return idx.astype(float)
 
 
-def _unknown(task: TaskSpec, origin: str, column: str, index: pd.Index, bad: np.ndarray, token: str) -> None:
+def _unknown(task: dict, origin: str, column: str, index: pd.Index, bad: np.ndarray, token: str) -> None:
     row, count = first_bad(bad, index)
-    names = task.labels or []
+    names = task["labels"] or []
     shown = ", ".join(names[:30]) + (", ..." if len(names) > 30 else "")
     ids = "" if _int_like(pd.Series(names, dtype=object)) else f" or ids 0-{len(names) - 1}"
-    raise DataValidationError(f"{where(origin, row, column)}: unknown label {token!r} for task {task.name!r} "
+    raise DataValidationError(f"{where(origin, row, column)}: unknown label {token!r} for task {task['name']!r} "
                               f"({count} row(s) with unknown labels; allowed: {shown}{ids})")
 
 
-def _multiclass(task: TaskSpec, frame: pd.DataFrame, col: str, origin: str) -> np.ndarray:
+def _multiclass(task: dict, frame: pd.DataFrame, col: str, origin: str) -> np.ndarray:
     tokens = _tokens(frame[col])
-    idx = _resolve(tokens, task.labels)
+    idx = _resolve(tokens, task["labels"])
     bad = (tokens.notna() & idx.isna()).to_numpy()
     if bad.any():
         _unknown(task, origin, col, frame.index, bad, tokens[bad].iloc[0])
     return idx.fillna(IGNORE_INDEX).to_numpy(dtype=np.int64)
 
 
-def _binary(task: TaskSpec, frame: pd.DataFrame, col: str, origin: str) -> np.ndarray:
+def _binary(task: dict, frame: pd.DataFrame, col: str, origin: str) -> np.ndarray:
     tokens = _tokens(frame[col])
-    names = task.labels or ["0", "1"]
+    names = task["labels"] or ["0", "1"]
     lowered = tokens.where(tokens.isna(), tokens.astype(str).str.lower())
     value = tokens.map({names[0]: 0.0, names[1]: 1.0})
     value = value.fillna(lowered.map({**{t: 0.0 for t in _FALSE}, **{t: 1.0 for t in _TRUE}})).astype(float)
@@ -134,19 +133,19 @@ def _binary(task: TaskSpec, frame: pd.DataFrame, col: str, origin: str) -> np.nd
     if bad.any():
         row, count = first_bad(bad, frame.index)
         raise DataValidationError(f"{where(origin, row, col)}: unknown label {tokens[bad].iloc[0]!r} for binary task "
-                                  f"{task.name!r} ({count} such row(s); allowed: {names[0]}, {names[1]}, 0/1, "
+                                  f"{task['name']!r} ({count} such row(s); allowed: {names[0]}, {names[1]}, 0/1, "
                                   "true/false)")
     return value.fillna(IGNORE_INDEX).to_numpy(dtype=np.float32)
 
 
-def _multilabel_lists(task: TaskSpec, frame: pd.DataFrame, col: str, origin: str) -> np.ndarray:
+def _multilabel_lists(task: dict, frame: pd.DataFrame, col: str, origin: str) -> np.ndarray:
     lists = _token_lists(frame[col])
-    out = np.zeros((len(frame), len(task.labels)), dtype=np.float32)
+    out = np.zeros((len(frame), len(task["labels"])), dtype=np.float32)
     missing = lists.isna().to_numpy()
     out[missing] = IGNORE_INDEX
     exploded = lists.reset_index(drop=True).explode().dropna()
     if len(exploded):
-        idx = _resolve(exploded.astype(object), task.labels)
+        idx = _resolve(exploded.astype(object), task["labels"])
         bad_rows = exploded.index[idx.isna().to_numpy()]
         if len(bad_rows):
             mask = np.zeros(len(frame), dtype=bool)
@@ -156,18 +155,18 @@ def _multilabel_lists(task: TaskSpec, frame: pd.DataFrame, col: str, origin: str
     return out
 
 
-def _multilabel_columns(task: TaskSpec, frame: pd.DataFrame, cols: list[str], origin: str) -> np.ndarray:
-    if len(cols) != len(task.labels):
-        raise DataValidationError(f"{origin}: task {task.name!r} has {len(task.labels)} labels but {len(cols)} 0/1 "
-                                  f"columns {cols}")
-    flags = TaskSpec(name=task.name, type="binary", labels=["0", "1"])
+def _multilabel_columns(task: dict, frame: pd.DataFrame, cols: list[str], origin: str) -> np.ndarray:
+    if len(cols) != len(task["labels"]):
+        raise DataValidationError(f"{origin}: task {task['name']!r} has {len(task['labels'])} labels but "
+                                  f"{len(cols)} 0/1 columns {cols}")
+    flags = {"name": task["name"], "type": "binary", "labels": ["0", "1"]}
     return np.stack([_binary(flags, frame, c, origin) for c in cols], axis=1)
 
 
-def _regression(task: TaskSpec, frame: pd.DataFrame, cols: list[str], origin: str) -> np.ndarray:
-    if len(cols) != len(task.labels):
-        raise DataValidationError(f"{origin}: task {task.name!r} has {len(task.labels)} outputs {task.labels} but "
-                                  f"{len(cols)} column(s) {cols}")
+def _regression(task: dict, frame: pd.DataFrame, cols: list[str], origin: str) -> np.ndarray:
+    if len(cols) != len(task["labels"]):
+        raise DataValidationError(f"{origin}: task {task['name']!r} has {len(task['labels'])} outputs "
+                                  f"{task['labels']} but {len(cols)} column(s) {cols}")
     out = np.empty((len(frame), len(cols)), dtype=np.float32)
     for j, col in enumerate(cols):
         raw = frame[col]
@@ -180,43 +179,23 @@ def _regression(task: TaskSpec, frame: pd.DataFrame, cols: list[str], origin: st
         if bad.any():
             row, count = first_bad(bad, frame.index)
             raise DataValidationError(f"{where(origin, row, col)}: non-numeric value {raw[bad].iloc[0]!r} for "
-                                      f"regression task {task.name!r} ({count} such row(s); leave the cell empty "
+                                      f"regression task {task['name']!r} ({count} such row(s); leave the cell empty "
                                       "for a missing value)")
         out[:, j] = numeric.to_numpy(dtype=np.float64)
     return out
 
 
-def encode_task(task: TaskSpec, frame: pd.DataFrame, columns: list[str] | None, origin: str) -> np.ndarray:
+def encode_task(task: dict, frame: pd.DataFrame, columns: list[str] | None, origin: str) -> np.ndarray:
     """Label array of `task` for every row of `frame`; all-missing when the source has no column for it."""
     n = len(frame)
     if columns is None:
         return missing_labels(task, n)
-    if task.type == "multiclass":
+    if task["type"] == "multiclass":
         return _multiclass(task, frame, columns[0], origin)
-    if task.type == "binary":
+    if task["type"] == "binary":
         return _binary(task, frame, columns[0], origin)
-    if task.type == "multilabel":
+    if task["type"] == "multilabel":
         if len(columns) > 1:
             return _multilabel_columns(task, frame, columns, origin)
         return _multilabel_lists(task, frame, columns[0], origin)
     return _regression(task, frame, columns, origin)
-
-
-def missing_labels(task: TaskSpec, n: int) -> np.ndarray:
-    """An all-missing label array of `n` rows."""
-    if task.type == "multiclass":
-        return np.full(n, IGNORE_INDEX, dtype=np.int64)
-    if task.type == "binary":
-        return np.full(n, IGNORE_INDEX, dtype=np.float32)
-    if task.type == "multilabel":
-        return np.full((n, len(task.labels)), IGNORE_INDEX, dtype=np.float32)
-    return np.full((n, len(task.labels)), np.nan, dtype=np.float32)
-
-
-def labelled_mask(task: TaskSpec, values: np.ndarray) -> np.ndarray:
-    """Per row: True when the row carries at least one label entry for the task."""
-    if task.type == "regression":
-        return ~np.isnan(values).all(axis=1)
-    if values.ndim == 2:
-        return (values != IGNORE_INDEX).any(axis=1)
-    return values != IGNORE_INDEX

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from data.tasks import TaskSpec, TaskSpecError, check_unique
+from data.tasks import TaskList, TaskSpecError, task_from_entry
 
 SPLITS = ("train", "validation", "test", "calibration")
 SPLIT_ALIASES = {"dev": "validation", "valid": "validation", "val": "validation", "eval": "validation"}
@@ -62,11 +62,11 @@ class Source:
         """How messages name this source: the file, plus the split filter when there is one."""
         return self.path if self.split is None else f"{self.path} [{self.split_column}={self.split}]"
 
-    def task_columns(self, task: TaskSpec) -> list[str] | None:
-        """Columns feeding `task` in this source; None when the task has no labels here (partial labels)."""
+    def task_columns(self, name: str, default: list[str]) -> list[str] | None:
+        """Columns feeding task `name` in this source (`default`: the task's own); None: no labels here."""
         if self.columns is None:
-            return task.columns
-        return self.columns.get(task.name)
+            return default
+        return self.columns.get(name)
 
 
 @dataclass
@@ -74,7 +74,7 @@ class TasksFile:
     """Parsed tasks file."""
 
     path: str
-    tasks: list[TaskSpec]
+    tasks: TaskList
     sources: dict[str, list[Source]] = field(default_factory=dict)
     text_column: str | None = None
 
@@ -154,14 +154,15 @@ def read_tasks_file(path: str) -> TasksFile:
     content = _load_mapping(path)
     base = Path(path).resolve().parent
     where = f"--tasks-file {path}"
-    tasks = []
+    tasks = TaskList()
     for entry in content["tasks"] or []:
         if isinstance(entry, dict) and isinstance(entry.get("labels"), str):
             names = _read_label_file(entry["labels"], base, f"{where}, task {entry.get('name')!r}")
             entry = {**entry, "labels": names}
-        tasks.append(TaskSpec.from_dict(entry, where))
-    check_unique(tasks)
-    known = {t.name for t in tasks}
+        tasks.add(*task_from_entry(entry, where), where)
+    if not tasks.tasks:
+        raise TaskSpecError(f"{where}: the 'tasks' list is empty")
+    known = set(tasks.names)
     sources = _parse_sources(content.get("sources"), base, where)
     for split_sources in sources.values():
         for src in split_sources:

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import datasets
 
+from data.collator import MODEL_INPUTS
+
 logger = logging.getLogger(__name__)
-TOKENIZER_COLUMNS = ("input_ids", "attention_mask", "token_type_ids")
 
 
 def default_cache_dir() -> Path:
@@ -56,7 +57,7 @@ def tokenize_texts(texts: list[str], tokenizer, max_length: int, cache_dir: str 
 
     def encode(batch: dict) -> dict:
         encoded = tokenizer(batch["text"], truncation=True, max_length=max_length)
-        return {k: v for k, v in encoded.items() if k in TOKENIZER_COLUMNS}
+        return {k: v for k, v in encoded.items() if k in MODEL_INPUTS}
 
     table = datasets.Dataset.from_dict({"text": texts})
     # new_fingerprint: our key already identifies the result; without it `datasets` pickles the tokenizer to hash it.

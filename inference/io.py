@@ -17,8 +17,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from inference.decoding import flatten_result
 from inference.errors import InputError
+from modeling.postprocessing import flatten_result
 
 TEXT_SUFFIXES = (".txt", ".text")
 TABLE_SUFFIXES = {".csv": ",", ".tsv": "\t"}

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from inference.errors import ModelLoadError
+from modeling.serving import first_line
 
 METADATA_KEY = "multitask_config"
 FORMAT_VERSION = 1
@@ -95,8 +96,7 @@ def _session(path: Path, threads: int | None, device: str | None):
     try:
         return ort.InferenceSession(str(path), sess_options=options, providers=providers)
     except Exception as err:  # onnxruntime raises its own exception types for unreadable graphs
-        first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise ModelLoadError(f"ONNX file {str(path)!r} cannot be loaded: {first_line}") from None
+        raise ModelLoadError(f"ONNX file {str(path)!r} cannot be loaded: {first_line(err)}") from None
 
 
 class JsonTokenizer:
@@ -106,9 +106,10 @@ class JsonTokenizer:
     time of an ONNX-only `predict.py`. Padding uses the saved pad token; truncation counts the special tokens.
     """
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, truncation_side: str = "right") -> None:
         from tokenizers import Tokenizer
 
+        self.truncation_side = truncation_side
         self._tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
         settings_path = folder / "tokenizer_config.json"
         settings = json.loads(settings_path.read_text(encoding="utf-8")) if settings_path.is_file() else {}
@@ -125,7 +126,7 @@ class JsonTokenizer:
         """input_ids, attention_mask and token_type_ids (int64, batch x longest) for a list of texts."""
         tok = self._tokenizer
         if truncation and max_length:
-            tok.enable_truncation(max_length=max_length)
+            tok.enable_truncation(max_length=max_length, direction=self.truncation_side)
         else:
             tok.no_truncation()
         if padding:
@@ -140,17 +141,17 @@ class JsonTokenizer:
         }
 
 
-def _tokenizer(folder: Path):
+def _tokenizer(folder: Path, truncation_side: str):
     """`JsonTokenizer` when the export has a tokenizer.json, else the transformers AutoTokenizer."""
     try:
         if (folder / "tokenizer.json").is_file():
-            return JsonTokenizer(folder)
+            return JsonTokenizer(folder, truncation_side)
         from transformers import AutoTokenizer
 
-        return AutoTokenizer.from_pretrained(str(folder))
+        return AutoTokenizer.from_pretrained(str(folder), truncation_side=truncation_side)
     except (OSError, ValueError, TypeError, json.JSONDecodeError) as err:
-        first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise ModelLoadError(f"no usable tokenizer beside the ONNX file in {str(folder)!r}: {first_line}") from None
+        message = f"no usable tokenizer beside the ONNX file in {str(folder)!r}: {first_line(err)}"
+        raise ModelLoadError(message) from None
 
 
 class OnnxBackend:
@@ -175,7 +176,7 @@ class OnnxBackend:
         absent = sorted(set(self.outputs.values()) - graph_outputs)
         if absent:
             raise ModelLoadError(f"ONNX file {str(self.path)!r} lacks the outputs {absent} named in its metadata")
-        self.tokenizer = _tokenizer(self.path.parent)
+        self.tokenizer = _tokenizer(self.path.parent, config.get("truncation_side") or "right")
 
     def run(self, encoded: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Head outputs `{task: array}` for one tokenized batch (numpy int64 inputs)."""

@@ -12,8 +12,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from inference.decoding import decode_outputs
 from inference.errors import ModelLoadError
+from modeling.postprocessing import decode_outputs
 
 PROGRESS_MIN_TEXTS = 512
 

@@ -1,186 +1,29 @@
 """MultiTaskConfig: the backbone's config, the task list (plain JSON) and the head / pooling / loss settings.
 
 Everything a saved model needs to rebuild itself lives here, so `from_pretrained` works without the original
-checkpoint or this repository. Tasks are plain dicts (see `TASK_DEFAULTS`); every dict is validated and completed
-with defaults when the config is built, so a bad value fails early with a `ValueError` naming the field.
+checkpoint or this repository. Tasks are plain dicts (schema in `task_schema.py`); every dict is validated and
+completed with defaults when the config is built, so a bad value fails early with a `ValueError` naming the field.
 """
 
 from __future__ import annotations
 
-import copy
-import math
-import re
 from dataclasses import field
 from typing import Any, ClassVar
 
 from transformers import AutoConfig, PreTrainedConfig
 from transformers.configuration_utils import SubConfigSpec
 
-TASK_TYPES = ("multiclass", "multilabel", "binary", "regression")
-CLASSIFICATION_TYPES = ("multiclass", "multilabel", "binary")
-SIGMOID_TYPES = ("multilabel", "binary")
-LOSSES_BY_TYPE = {
-    "multiclass": ("ce", "focal"),
-    "multilabel": ("bce", "focal"),
-    "binary": ("bce", "focal"),
-    "regression": ("mse", "huber", "gaussian_nll"),
-}
-POOLING_OPTIONS = ("cls", "mean", "max", "mean_max", "attention")
+from .pooling import POOLING_CLASSES
+from .task_schema import CLASSIFICATION_TYPES, SIGMOID_TYPES, find_task, finite_float, normalize_tasks
+
+POOLING_OPTIONS = tuple(POOLING_CLASSES)
 LOSS_WEIGHTING_OPTIONS = ("fixed", "uncertainty")
 HEAD_ACTIVATIONS = ("gelu", "relu", "tanh", "silu")
-TASK_NAME_PATTERN = re.compile(r"^[A-Za-z0-9_]+$")
-
-# Every key a task dict may hold, with its default (`labels` and `loss` defaults depend on the type).
-TASK_DEFAULTS: dict[str, Any] = {
-    "name": None,
-    "type": None,
-    "labels": None,
-    "loss": None,
-    "focal_gamma": 2.0,
-    "focal_alpha": None,
-    "label_smoothing": 0.0,
-    "class_weights": None,
-    "pos_weight": None,
-    "weight": 1.0,
-    "target_mean": None,
-    "target_std": None,
-    "output_range": None,
-    "huber_delta": 1.0,
-}
-
-
-def label_key(task_name: str) -> str:
-    """Name of the batch key that carries a task's labels (`labels_<task>`)."""
-    return f"labels_{task_name}"
+TRUNCATION_SIDES = ("right", "left")
 
 
 def _fail(where: str, message: str) -> None:
     raise ValueError(f"{where}: {message}")
-
-
-def _as_float(where: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        _fail(where, f"expected a finite number, got {value!r}")
-    return float(value)
-
-
-def _float_list(where: str, value: Any, length: int, minimum: float | None = None, maximum: float | None = None):
-    """A list of `length` finite floats (a single number is broadcast), each within [minimum, maximum]."""
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        value = [value] * length
-    if not isinstance(value, (list, tuple)) or len(value) != length:
-        _fail(where, f"expected a list of {length} numbers (one per output), got {value!r}")
-    out = [_as_float(f"{where}[{i}]", v) for i, v in enumerate(value)]
-    for i, v in enumerate(out):
-        if (minimum is not None and v < minimum) or (maximum is not None and v > maximum):
-            _fail(f"{where}[{i}]", f"must be in [{minimum}, {maximum}], got {v}")
-    return out
-
-
-def _check_labels(where: str, task_type: str, labels: Any) -> list[str]:
-    if labels is None and task_type == "binary":
-        labels = ["0", "1"]
-    if not isinstance(labels, (list, tuple)) or any(isinstance(x, (list, tuple, dict)) or x is None for x in labels):
-        _fail(f"{where}.labels", f"expected a list of names, got {labels!r}")
-    labels = [str(x) for x in labels]
-    if len(set(labels)) != len(labels):
-        _fail(f"{where}.labels", f"names must be unique, got {labels}")
-    if task_type == "regression" and not labels:
-        _fail(f"{where}.labels", "a regression task needs at least one output name (e.g. ['V', 'A', 'D'])")
-    if task_type == "binary" and len(labels) != 2:
-        _fail(f"{where}.labels", f"a binary task needs exactly 2 names [negative, positive], got {labels}")
-    if task_type in ("multiclass", "multilabel") and len(labels) < 2:
-        _fail(f"{where}.labels", f"a {task_type} task needs at least 2 labels (use type 'binary' for one yes/no "
-                                 f"flag), got {labels}")
-    return labels
-
-
-def _check_loss_settings(where: str, task: dict) -> None:
-    """Loss fields shared by all types, plus the per-type ones; completes `task` in place."""
-    task_type, n_out = task["type"], len(task["labels"])
-    allowed = LOSSES_BY_TYPE[task_type]
-    task["loss"] = allowed[0] if task["loss"] is None else task["loss"]
-    if task["loss"] not in allowed:
-        _fail(f"{where}.loss", f"{task['loss']!r} is not a {task_type} loss; allowed: {list(allowed)}")
-    task["weight"] = _as_float(f"{where}.weight", task["weight"])
-    if task["weight"] <= 0:
-        _fail(f"{where}.weight", f"must be > 0, got {task['weight']}")
-    task["focal_gamma"] = _as_float(f"{where}.focal_gamma", task["focal_gamma"])
-    if task["focal_gamma"] < 0:
-        _fail(f"{where}.focal_gamma", f"must be >= 0, got {task['focal_gamma']}")
-    task["huber_delta"] = _as_float(f"{where}.huber_delta", task["huber_delta"])
-    if task["huber_delta"] <= 0:
-        _fail(f"{where}.huber_delta", f"must be > 0, got {task['huber_delta']}")
-    task["label_smoothing"] = _as_float(f"{where}.label_smoothing", task["label_smoothing"])
-    if not 0.0 <= task["label_smoothing"] < 1.0:
-        _fail(f"{where}.label_smoothing", f"must be in [0, 1), got {task['label_smoothing']}")
-    n_weights = 1 if task_type == "binary" else n_out
-    if task["focal_alpha"] is not None:
-        top = 1.0 if task_type in SIGMOID_TYPES else None
-        task["focal_alpha"] = _float_list(f"{where}.focal_alpha", task["focal_alpha"], n_weights, 0.0, top)
-    if task["class_weights"] is not None:
-        task["class_weights"] = _float_list(f"{where}.class_weights", task["class_weights"], n_out, 1e-12)
-    if task["pos_weight"] is not None:
-        task["pos_weight"] = _float_list(f"{where}.pos_weight", task["pos_weight"], n_weights, 1e-12)
-
-
-def _check_type_specific(where: str, task: dict) -> None:
-    """Reject settings that make no sense for the task's type; fill the regression standardisation."""
-    task_type, n_out = task["type"], len(task["labels"])
-    misplaced = {
-        "class_weights": task_type != "multiclass",
-        "pos_weight": task_type not in SIGMOID_TYPES,
-        "focal_alpha": task_type == "regression",
-        "target_mean": task_type != "regression",
-        "target_std": task_type != "regression",
-        "output_range": task_type != "regression",
-    }
-    for key, wrong in misplaced.items():
-        if wrong and task[key] is not None:
-            _fail(f"{where}.{key}", f"is not used by a {task_type} task; leave it null")
-    if task_type == "regression" and task["label_smoothing"] != 0.0:
-        _fail(f"{where}.label_smoothing", "applies to classification tasks only; use 0.0 for regression")
-    if task_type != "regression":
-        return
-    mean = [0.0] * n_out if task["target_mean"] is None else task["target_mean"]
-    std = [1.0] * n_out if task["target_std"] is None else task["target_std"]
-    task["target_mean"] = _float_list(f"{where}.target_mean", mean, n_out)
-    task["target_std"] = _float_list(f"{where}.target_std", std, n_out, 1e-12)
-    if task["output_range"] is not None:
-        low, high = _float_list(f"{where}.output_range", task["output_range"], 2)
-        if not low < high:
-            _fail(f"{where}.output_range", f"needs [low, high] with low < high, got {[low, high]}")
-        task["output_range"] = [low, high]
-
-
-def normalize_task(task: Any, index: int = 0) -> dict:
-    """Validate one task dict and return a completed copy (every key of `TASK_DEFAULTS` present)."""
-    where = f"tasks[{index}]"
-    if not isinstance(task, dict):
-        _fail(where, f"expected a dict with keys {list(TASK_DEFAULTS)}, got {type(task).__name__}")
-    unknown = sorted(set(task) - set(TASK_DEFAULTS))
-    if unknown:
-        _fail(where, f"unknown key(s) {unknown}; allowed keys: {list(TASK_DEFAULTS)}")
-    out = {**copy.deepcopy(TASK_DEFAULTS), **copy.deepcopy(task)}
-    name = out["name"]
-    if not isinstance(name, str) or not TASK_NAME_PATTERN.match(name):
-        _fail(f"{where}.name", f"must match [A-Za-z0-9_]+, got {name!r}")
-    _check_name_is_usable(f"{where}.name", name)
-    where = f"tasks[{index}] ({name!r})"
-    if out["type"] not in TASK_TYPES:
-        _fail(f"{where}.type", f"{out['type']!r} is not a task type; allowed: {list(TASK_TYPES)}")
-    out["labels"] = _check_labels(where, out["type"], out["labels"])
-    _check_loss_settings(where, out)
-    _check_type_specific(where, out)
-    return out
-
-
-def _check_name_is_usable(where: str, name: str) -> None:
-    """Heads live in an `nn.ModuleDict` keyed by task name, so the name must not shadow one of its attributes."""
-    from torch import nn
-
-    if hasattr(nn.ModuleDict, name):
-        _fail(where, f"{name!r} is reserved (an attribute of torch.nn.ModuleDict); pick another task name")
 
 
 class MultiTaskConfig(PreTrainedConfig):
@@ -208,6 +51,10 @@ class MultiTaskConfig(PreTrainedConfig):
             Per-label decision thresholds of multilabel / binary tasks (binary: keyed by the positive label).
         temperatures (`dict[str, float]`, *optional*): per-task softmax / sigmoid temperatures.
         initializer_range (`float`, *optional*, defaults to 0.02): std of the normal init of the head weights.
+        max_length (`int`, *optional*):
+            Tokens per text the model was trained on (`--max-length`); every serving path truncates there, so
+            predictions see what training saw. `None`: the encoder's own limit.
+        truncation_side (`str`, *optional*, defaults to `"right"`): which end of a long text is cut (`right`, `left`).
     """
 
     model_type = "multitask_text"
@@ -228,6 +75,8 @@ class MultiTaskConfig(PreTrainedConfig):
     thresholds: dict[str, dict[str, float]] = field(default_factory=dict)
     temperatures: dict[str, float] = field(default_factory=dict)
     initializer_range: float = 0.02
+    max_length: int | None = None
+    truncation_side: str = "right"
 
     def __post_init__(self, **kwargs):
         super().__post_init__(**kwargs)
@@ -241,13 +90,7 @@ class MultiTaskConfig(PreTrainedConfig):
     def check_multitask_fields(self) -> None:
         """Validate every field of this class; tasks are completed with their defaults."""
         if self.tasks is not None:
-            if not isinstance(self.tasks, (list, tuple)) or not self.tasks:
-                _fail("tasks", f"expected a non-empty list of task dicts, got {self.tasks!r}")
-            self.tasks = [normalize_task(task, i) for i, task in enumerate(self.tasks)]
-            names = [task["name"] for task in self.tasks]
-            duplicates = sorted({n for n in names if names.count(n) > 1})
-            if duplicates:
-                _fail("tasks", f"task names must be unique, duplicated: {duplicates}")
+            self.tasks = normalize_tasks(self.tasks)
         self._check_choice("pooling", self.pooling, POOLING_OPTIONS)
         self._check_choice("loss_weighting", self.loss_weighting, LOSS_WEIGHTING_OPTIONS)
         self._check_choice("head_activation", self.head_activation, HEAD_ACTIVATIONS)
@@ -256,7 +99,7 @@ class MultiTaskConfig(PreTrainedConfig):
                                                        for d in dims):
             _fail("head_hidden_dims", f"expected a list of positive ints (e.g. [256, 128]), got {dims!r}")
         self.head_hidden_dims = list(dims)
-        dropout = _as_float("head_dropout", self.head_dropout)
+        dropout = finite_float("head_dropout", self.head_dropout)
         if not 0.0 <= dropout < 1.0:
             _fail("head_dropout", f"must be in [0, 1), got {dropout}")
         for flag in ("head_layer_norm", "head_residual"):
@@ -264,6 +107,13 @@ class MultiTaskConfig(PreTrainedConfig):
                 _fail(flag, f"expected true or false, got {getattr(self, flag)!r}")
         self._check_thresholds()
         self._check_temperatures()
+        self._check_tokenization()
+
+    def _check_tokenization(self) -> None:
+        if self.max_length is not None and (isinstance(self.max_length, bool) or not isinstance(self.max_length, int)
+                                            or self.max_length < 2):
+            _fail("max_length", f"expected an int >= 2 (or null for the encoder's limit), got {self.max_length!r}")
+        self._check_choice("truncation_side", self.truncation_side, TRUNCATION_SIDES)
 
     @staticmethod
     def _check_choice(name: str, value: Any, allowed: tuple[str, ...]) -> None:
@@ -281,7 +131,7 @@ class MultiTaskConfig(PreTrainedConfig):
             for label, value in per_label.items():
                 if label not in allowed:
                     _fail(f"thresholds[{task_name!r}]", f"unknown label {label!r}; allowed: {allowed}")
-                value = _as_float(f"thresholds[{task_name!r}][{label!r}]", value)
+                value = finite_float(f"thresholds[{task_name!r}][{label!r}]", value)
                 if not 0.0 <= value <= 1.0:
                     _fail(f"thresholds[{task_name!r}][{label!r}]", f"must be in [0, 1], got {value}")
 
@@ -290,7 +140,7 @@ class MultiTaskConfig(PreTrainedConfig):
             _fail("temperatures", f"expected {{task: float}}, got {self.temperatures!r}")
         for task_name, value in self.temperatures.items():
             self._task_for("temperatures", task_name, CLASSIFICATION_TYPES)
-            if _as_float(f"temperatures[{task_name!r}]", value) <= 0:
+            if finite_float(f"temperatures[{task_name!r}]", value) <= 0:
                 _fail(f"temperatures[{task_name!r}]", f"must be > 0, got {value}")
 
     def _task_for(self, field_name: str, task_name: str, types: tuple[str, ...]) -> dict:
@@ -306,10 +156,10 @@ class MultiTaskConfig(PreTrainedConfig):
 
     def get_task(self, name: str) -> dict:
         """The completed task dict called `name`."""
-        for task in self.tasks or []:
-            if task["name"] == name:
-                return task
-        raise ValueError(f"tasks: no task named {name!r}; known tasks: {self.task_names}")
+        return find_task(self.tasks or [], name)
 
 
-__all__ = ["MultiTaskConfig", "label_key", "normalize_task", "TASK_TYPES", "POOLING_OPTIONS", "LOSSES_BY_TYPE"]
+AutoConfig.register(MultiTaskConfig.model_type, MultiTaskConfig, exist_ok=True)
+MultiTaskConfig.register_for_auto_class()
+
+__all__ = ["MultiTaskConfig", "POOLING_OPTIONS"]

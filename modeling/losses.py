@@ -17,7 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-IGNORE_INDEX = -100
+from .task_schema import IGNORE_INDEX
+
 _TINY = 1e-12
 
 
@@ -214,11 +215,14 @@ def compute_task_loss(task: dict, output: torch.Tensor, labels: torch.Tensor,
     return masked_mse(output, standardised)
 
 
-def count_labels(task: dict, labels: torch.Tensor) -> int:
-    """Number of labelled entries of a task in a batch (rows for multiclass, entries otherwise)."""
-    if task["type"] == "regression":
-        return int((~torch.isnan(labels)).sum())
-    return int(((labels != IGNORE_INDEX) & ~torch.isnan(labels.float())).sum())
+def labelled_row_count(labels: torch.Tensor) -> torch.Tensor:
+    """Rows of a label batch that carry at least one label (not -100, not NaN), as a 0-d tensor on its device.
+
+    A tensor, not an int: reading it on the host would synchronise an accelerator at every step.
+    """
+    labels = labels.float()
+    present = (labels != IGNORE_INDEX) & ~torch.isnan(labels)
+    return present.reshape(labels.shape[0], -1).any(dim=1).sum()
 
 
 class UncertaintyWeighting(nn.Module):
@@ -243,16 +247,17 @@ class UncertaintyWeighting(nn.Module):
         return self.log_variances[self.task_names.index(name)]
 
     def forward(self, task_losses: dict[str, torch.Tensor], fixed_weights: dict[str, float] | None = None,
-                present: dict[str, bool] | None = None) -> torch.Tensor:
+                present: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
+        """`present[t]`: a bool tensor, False when task t has no label in the batch (its loss is a zero)."""
         total = self.log_variances.sum() * 0.0
         for name, loss in task_losses.items():
             index = self.task_names.index(name)
             s = self.log_variances[index]
-            if present is not None and not present.get(name, True):
-                total = total + loss * 0.0 + s * 0.0
-                continue
             weight = 1.0 if fixed_weights is None else fixed_weights.get(name, 1.0)
-            total = total + self.scales[index] * torch.exp(-s) * weight * loss + 0.5 * s
+            regulariser = 0.5 * s
+            if present is not None and name in present:
+                regulariser = regulariser * present[name].to(s.dtype)  # no host sync: multiply, do not branch
+            total = total + self.scales[index] * torch.exp(-s) * weight * loss + regulariser
         return total
 
     def effective_weights(self, fixed_weights: dict[str, float] | None = None) -> dict[str, float]:

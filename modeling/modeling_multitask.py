@@ -15,10 +15,13 @@ from torch import nn
 from transformers import AutoConfig, AutoModel, PreTrainedModel
 from transformers import initialization as init
 from transformers.utils import ModelOutput
+from transformers.utils import logging as hf_logging
+from transformers.utils.generic import can_return_tuple
 
-from .configuration_multitask import MultiTaskConfig, label_key
-from .losses import UncertaintyWeighting, compute_task_loss, count_labels
+from .configuration_multitask import MultiTaskConfig
+from .losses import UncertaintyWeighting, compute_task_loss, labelled_row_count
 from .pooling import build_pooling
+from .task_schema import head_output_size, label_key
 
 ACTIVATIONS = {"gelu": nn.GELU, "relu": nn.ReLU, "tanh": nn.Tanh, "silu": nn.SiLU}
 # Where the common encoders keep their embeddings module and their list of transformer blocks.
@@ -40,6 +43,10 @@ class MultiTaskOutput(ModelOutput):
         The pooled sentence embedding the heads read.
     log_variances (`dict[str, torch.FloatTensor]`, *optional*):
         Regression tasks with `gaussian_nll`: predicted log-variance `(B, K)` in standardised space.
+    hidden_states (`tuple[torch.FloatTensor]`, *optional*, returned with `output_hidden_states=True`):
+        The encoder's hidden states, embeddings first, each `(B, T, H)`.
+    attentions (`tuple[torch.FloatTensor]`, *optional*, returned with `output_attentions=True`):
+        The encoder's attention weights per layer, each `(B, heads, T, T)` (needs eager attention).
     """
 
     loss: torch.FloatTensor | None = None
@@ -47,6 +54,8 @@ class MultiTaskOutput(ModelOutput):
     task_losses: dict[str, torch.FloatTensor] | None = None
     pooled_output: torch.FloatTensor | None = None
     log_variances: dict[str, torch.FloatTensor] | None = None
+    hidden_states: tuple[torch.FloatTensor, ...] | None = None
+    attentions: tuple[torch.FloatTensor, ...] | None = None
 
 
 class HeadBlock(nn.Module):
@@ -84,23 +93,20 @@ class TaskHead(nn.Module):
         return self.output(x)  # (B, output_dim)
 
 
-def head_output_size(task: dict) -> int:
-    """Binary: 1 logit; regression: K (2K with a predicted log-variance); otherwise one logit per label."""
-    if task["type"] == "binary":
-        return 1
-    if task["type"] == "regression" and task["loss"] == "gaussian_nll":
-        return 2 * len(task["labels"])
-    return len(task["labels"])
+def _encoder_parameters(encoder_config) -> set[str]:
+    """Constructor parameters of the `AutoModel` class of an encoder config (empty when transformers lacks one)."""
+    try:
+        model_class = AutoModel._model_mapping[type(encoder_config)]
+    except KeyError:
+        return set()
+    return set(inspect.signature(model_class).parameters)
 
 
 def build_encoder(encoder_config) -> PreTrainedModel:
     """`AutoModel.from_config`, without the unused pooler layer where the architecture has one."""
-    try:
-        model_class = AutoModel._model_mapping[type(encoder_config)]
-    except KeyError:
-        return AutoModel.from_config(encoder_config)
-    kwargs = {"add_pooling_layer": False} if "add_pooling_layer" in inspect.signature(model_class).parameters else {}
-    return model_class(encoder_config, **kwargs)
+    if "add_pooling_layer" in _encoder_parameters(encoder_config):
+        return AutoModel._model_mapping[type(encoder_config)](encoder_config, add_pooling_layer=False)
+    return AutoModel.from_config(encoder_config)
 
 
 class MultiTaskPreTrainedModel(PreTrainedModel):
@@ -137,11 +143,15 @@ class MultiTaskModel(MultiTaskPreTrainedModel):
     # The Trainer must not pass `num_items_in_batch`: every task loss is a masked mean of its own.
     accepts_loss_kwargs = False
 
-    def __init__(self, config: MultiTaskConfig):
+    def __init__(self, config: MultiTaskConfig, encoder: PreTrainedModel | None = None):
         super().__init__(config)
         if not config.tasks:
             raise ValueError("tasks: the config has no tasks; pass tasks=[{'name': ..., 'type': ...}, ...]")
-        self.encoder = build_encoder(config.encoder_config)
+        if encoder is None:
+            encoder = build_encoder(config.encoder_config)
+        else:  # a pretrained encoder: its (flagged as initialised) weights are left alone by post_init
+            config.encoder_config = encoder.config
+        self.encoder = encoder
         self.pooler = build_pooling(config.pooling, config.encoder_config.hidden_size)
         pooled_dim = self.pooler.output_dim()
         self.heads = nn.ModuleDict(
@@ -156,19 +166,29 @@ class MultiTaskModel(MultiTaskPreTrainedModel):
         self.post_init()
 
     @classmethod
-    def from_backbone(cls, name_or_path: str, tasks: list[dict], **config_kwargs) -> MultiTaskModel:
-        """Build a model around a pretrained encoder (name or local folder): pretrained encoder, fresh heads."""
+    def from_backbone(cls, name_or_path: str, tasks: list[dict], dtype=None, attn_implementation: str | None = None,
+                      **config_kwargs) -> MultiTaskModel:
+        """Pretrained encoder (name or local folder, loaded once) with fresh heads for `tasks`.
+
+        `dtype` and `attn_implementation` go to the encoder's `from_pretrained`; `config_kwargs` to
+        `MultiTaskConfig`.
+        """
         encoder_config = AutoConfig.from_pretrained(name_or_path)
+        kwargs = {key: value for key, value in (("dtype", dtype), ("attn_implementation", attn_implementation))
+                  if value is not None}
+        if "add_pooling_layer" in _encoder_parameters(encoder_config):
+            kwargs["add_pooling_layer"] = False  # unused: the pooling module reads the token states
+        verbosity = hf_logging.get_verbosity()
+        hf_logging.set_verbosity_error()  # the skipped pooler's weights would be listed as unexpected
+        try:
+            encoder = AutoModel.from_pretrained(name_or_path, config=encoder_config, **kwargs)
+        finally:
+            hf_logging.set_verbosity(verbosity)
+        # Built from the config as loaded, not `encoder.config`: a new MultiTaskConfig resets the attention
+        # implementation of its sub-configs, which `__init__` then takes back from the encoder.
         config = MultiTaskConfig(encoder_config=encoder_config, encoder_name_or_path=str(name_or_path), tasks=tasks,
                                  **config_kwargs)
-        model = cls(config)
-        pretrained = AutoModel.from_pretrained(name_or_path, config=encoder_config)
-        state = {k: v for k, v in pretrained.state_dict().items() if k in model.encoder.state_dict()}
-        missing = sorted(set(model.encoder.state_dict()) - set(state))
-        if missing:
-            raise ValueError(f"from_backbone: {name_or_path!r} lacks encoder weights {missing[:5]}")
-        model.encoder.load_state_dict(state)
-        return model
+        return cls(config, encoder=encoder)
 
     # ----- encoder access for freezing -----
 
@@ -212,11 +232,11 @@ class MultiTaskModel(MultiTaskPreTrainedModel):
     # ----- losses -----
 
     def combine_task_losses(self, task_losses: dict[str, torch.Tensor],
-                            present: dict[str, bool] | None = None) -> torch.Tensor:
+                            present: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
         """Total loss: fixed -> sum_t weight_t * L_t; uncertainty -> `UncertaintyWeighting` (Kendall et al. 2018).
 
-        `present[t] = False` marks a task without any label in the batch (its loss is a graph-connected zero):
-        uncertainty weighting then skips its regulariser too.
+        `present[t]` (a bool tensor) is False for a task without any label in the batch (its loss is a
+        graph-connected zero): uncertainty weighting then drops its regulariser too.
         """
         fixed = {t["name"]: t["weight"] for t in self.config.tasks}
         if self.uncertainty is not None:
@@ -235,17 +255,18 @@ class MultiTaskModel(MultiTaskPreTrainedModel):
         keys = {label_key(name): name for name in self.config.task_names}
         unknown = sorted(set(labels) - set(keys))
         if unknown:
-            raise ValueError(f"forward: unexpected keyword argument(s) {unknown}; "
-                             f"allowed label keys: {sorted(keys)}")
+            raise TypeError(f"MultiTaskModel.forward() got unexpected keyword argument(s) {unknown}; besides the "
+                            f"encoder inputs and output flags it takes the label keys {sorted(keys)}")
         return {keys[k]: v for k, v in labels.items() if v is not None}
 
-    def _encode(self, input_ids, attention_mask, token_type_ids) -> torch.Tensor:
-        inputs = {"input_ids": input_ids, "attention_mask": attention_mask}
+    def _encode(self, input_ids, attention_mask, token_type_ids, flags: dict[str, bool]):
+        """The encoder's output (last_hidden_state (B, T, H), plus hidden states / attentions when asked)."""
+        inputs = {"input_ids": input_ids, "attention_mask": attention_mask, "return_dict": True, **flags}
         if token_type_ids is not None and self._encoder_takes_token_types:
             inputs["token_type_ids"] = token_type_ids
         frozen = torch.no_grad() if self._encoder_frozen else contextlib.nullcontext()
         with frozen:
-            return self.encoder(**inputs).last_hidden_state  # (B, T, H)
+            return self.encoder(**inputs)
 
     def _task_output(self, task: dict, raw: torch.Tensor):
         """(logits or user-unit predictions, standardised prediction for the loss, log-variance or None)."""
@@ -263,14 +284,35 @@ class MultiTaskModel(MultiTaskPreTrainedModel):
         prediction = low + (high - low) * torch.sigmoid(z)  # (B, K), user's units, bounded
         return prediction, (prediction - mean) / std, log_var
 
+    @can_return_tuple
     def forward(self, input_ids: torch.Tensor | None = None, attention_mask: torch.Tensor | None = None,
-                token_type_ids: torch.Tensor | None = None, **labels: torch.Tensor) -> MultiTaskOutput:
-        """Encode, pool, run every head; with `labels_<task>=tensor` arguments also compute the losses."""
+                token_type_ids: torch.Tensor | None = None, pooled_output: torch.Tensor | None = None,
+                output_hidden_states: bool | None = None, output_attentions: bool | None = None,
+                **labels: torch.Tensor) -> MultiTaskOutput:
+        """Encode, pool, run every head; with `labels_<task>=tensor` arguments also compute the losses.
+
+        `pooled_output` (B, D) replaces encoder and pooling: the frozen-encoder embedding cache feeds the heads
+        with vectors it computed once. `output_hidden_states` / `output_attentions` reach the encoder (None: its
+        config decides); `return_dict=False` returns a tuple of the non-None fields.
+        """
         task_labels = self._split_labels(labels)
-        if attention_mask is None:
-            attention_mask = torch.ones_like(input_ids)
-        hidden_states = self._encode(input_ids, attention_mask, token_type_ids)  # (B, T, H)
-        pooled = self.pooler(hidden_states, attention_mask)  # (B, D)
+        encoded = None
+        if pooled_output is None:
+            if attention_mask is None:
+                attention_mask = torch.ones_like(input_ids)
+            flags = {k: v for k, v in (("output_hidden_states", output_hidden_states),
+                                       ("output_attentions", output_attentions)) if v is not None}
+            encoded = self._encode(input_ids, attention_mask, token_type_ids, flags)
+            pooled_output = self.pooler(encoded.last_hidden_state, attention_mask)  # (B, D)
+        logits, task_losses, log_variances, present = self._run_heads(pooled_output, task_labels)
+        loss = self.combine_task_losses(task_losses, present) if task_losses else None
+        return MultiTaskOutput(loss=loss, logits=logits, task_losses=task_losses or None, pooled_output=pooled_output,
+                               log_variances=log_variances or None,
+                               hidden_states=getattr(encoded, "hidden_states", None),
+                               attentions=getattr(encoded, "attentions", None))
+
+    def _run_heads(self, pooled: torch.Tensor, task_labels: dict[str, torch.Tensor]):
+        """Every head on the pooled vectors: (logits, task losses, log-variances, label presence), keyed by task."""
         logits, task_losses, log_variances, present = {}, {}, {}, {}
         for task in self.config.tasks:
             name = task["name"]
@@ -280,11 +322,9 @@ class MultiTaskModel(MultiTaskPreTrainedModel):
                 log_variances[name] = log_var
             if name in task_labels:
                 target = self._check_label_shape(task, task_labels[name], logits[name])
-                present[name] = count_labels(task, target) > 0
+                present[name] = labelled_row_count(target) > 0
                 task_losses[name] = compute_task_loss(task, for_loss, target, log_var)
-        loss = self.combine_task_losses(task_losses, present) if task_losses else None
-        return MultiTaskOutput(loss=loss, logits=logits, task_losses=task_losses or None, pooled_output=pooled,
-                               log_variances=log_variances or None)
+        return logits, task_losses, log_variances, present
 
     @staticmethod
     def _check_label_shape(task: dict, target: torch.Tensor, output: torch.Tensor) -> torch.Tensor:
@@ -294,5 +334,8 @@ class MultiTaskModel(MultiTaskPreTrainedModel):
                              f"task, got {tuple(target.shape)}")
         return target.to(output.device)
 
+
+AutoModel.register(MultiTaskConfig, MultiTaskModel, exist_ok=True)
+MultiTaskModel.register_for_auto_class("AutoModel")
 
 __all__ = ["MultiTaskModel", "MultiTaskOutput", "MultiTaskPreTrainedModel", "TaskHead", "HeadBlock"]

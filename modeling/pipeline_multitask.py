@@ -18,6 +18,7 @@ from transformers.pipelines import PIPELINE_REGISTRY
 
 from .modeling_multitask import MultiTaskModel
 from .postprocessing import decode_outputs
+from .serving import serving_max_length
 
 PIPELINE_TASK = "multitask-text-classification"
 
@@ -25,8 +26,8 @@ PIPELINE_TASK = "multitask-text-classification"
 class MultiTaskTextClassificationPipeline(Pipeline):
     """Text(s) in, one ``{task: result}`` dict per text out (labels, probabilities, regression values).
 
-    Call parameters: ``tasks`` (subset of task names to return), ``max_length`` (truncation, default: the model's
-    limit), ``batch_size`` (handled by `Pipeline`).
+    Call parameters: ``tasks`` (subset of task names to return), ``max_length`` (truncation, default and upper
+    bound: the length the model was trained with, `config.max_length`), ``batch_size`` (handled by `Pipeline`).
     """
 
     _load_processor = False
@@ -49,19 +50,14 @@ class MultiTaskTextClassificationPipeline(Pipeline):
             postprocess["tasks"] = list(tasks)
         return preprocess, {}, postprocess
 
-    def _model_max_length(self) -> int:
-        encoder = self.model.config.encoder_config
-        positions = getattr(encoder, "max_position_embeddings", None) or 512
-        if "roberta" in str(getattr(encoder, "model_type", "")) and getattr(encoder, "pad_token_id", None) is not None:
-            positions -= encoder.pad_token_id + 1
-        limit = getattr(self.tokenizer, "model_max_length", None)
-        return min(positions, limit) if isinstance(limit, int) and 0 < limit < 1_000_000 else positions
-
     def preprocess(self, inputs: str, max_length: int | None = None) -> dict[str, Any]:
         if not isinstance(inputs, str):
             raise ValueError(f"expected a text (str) or a list of texts, got {type(inputs).__name__}")
-        limit = min(max_length or self._model_max_length(), self._model_max_length())
-        encoded = self.tokenizer(inputs, truncation=True, max_length=limit, return_tensors="pt")
+        config = self.model.config
+        trained = serving_max_length(config.to_dict(), self.tokenizer)
+        self.tokenizer.truncation_side = config.truncation_side
+        encoded = self.tokenizer(inputs, truncation=True, max_length=min(max_length or trained, trained),
+                                 return_tensors="pt")
         names = ("input_ids", "attention_mask", "token_type_ids")
         return {name: encoded[name] for name in names if name in encoded}
 

@@ -1,8 +1,9 @@
 """Numpy-only decoding of raw head outputs into per-task predictions.
 
-Shared by `predict.py` (PyTorch and ONNX Runtime back ends) and the `transformers` pipeline, so every way of serving
-a model applies the same temperatures and thresholds. It imports nothing but numpy, so it travels with a saved model
-(Hub custom code) and works in an ONNX-only deployment without torch.
+The one decoding path: calibration, metrics and reports (training side), `predict.py` (PyTorch and ONNX Runtime back
+ends) and the `transformers` pipeline all turn logits into probabilities and decisions here, so a number in
+`report.md` and a decision in `predict.py` come from the same code. It imports numpy and the task schema only, so it
+travels with a saved model (Hub custom code) and works in an ONNX-only deployment without torch.
 
 Output per task (one dict per text):
 - multiclass: ``{"label": str, "probabilities": {label: p}}`` (softmax of logits / T, argmax)
@@ -18,8 +19,9 @@ from typing import Any
 
 import numpy as np
 
+from .task_schema import CLASSIFICATION_TYPES
+
 DEFAULT_THRESHOLD = 0.5
-TASK_TYPES = ("multiclass", "multilabel", "binary", "regression")
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -39,28 +41,52 @@ def sigmoid(logits: np.ndarray) -> np.ndarray:
     return out
 
 
-def task_probabilities(task: Mapping[str, Any], logits: np.ndarray, temperature: float | None = None) -> np.ndarray:
-    """Probabilities of one classification task: softmax (multiclass) or sigmoid (multilabel, binary) of logits / T."""
-    kind = task["type"]
-    if kind == "regression":
-        raise ValueError(f"task {task['name']!r} is a regression task: it has values, not probabilities")
-    if kind not in TASK_TYPES:
-        raise ValueError(f"task {task['name']!r} has unknown type {kind!r}; allowed: {', '.join(TASK_TYPES)}")
+def probabilities(task_type: str, logits: np.ndarray, temperature: float | None = None) -> np.ndarray:
+    """Softmax (multiclass) or sigmoid (multilabel, binary) of logits / T, in float64; T = 1 when None."""
+    if task_type not in CLASSIFICATION_TYPES:
+        raise ValueError(f"probabilities need a classification task type ({', '.join(CLASSIFICATION_TYPES)}), "
+                         f"got {task_type!r}")
     temp = 1.0 if temperature is None else float(temperature)
     if temp <= 0:
-        raise ValueError(f"temperature of task {task['name']!r} must be > 0, got {temp}")
+        raise ValueError(f"temperature must be > 0, got {temp}")
     scaled = np.asarray(logits, dtype=np.float64) / temp
-    return softmax(scaled) if kind == "multiclass" else sigmoid(scaled)
+    return softmax(scaled) if task_type == "multiclass" else sigmoid(scaled)
 
 
-def _label_thresholds(task: Mapping[str, Any], thresholds: Mapping[str, float] | None) -> np.ndarray:
-    """Per-label thresholds of a multilabel task (binary: the positive label's), 0.5 where none was fitted."""
-    thresholds = thresholds or {}
-    names = task["labels"] if task["type"] == "multilabel" else [task["labels"][1]]
-    unknown = sorted(set(thresholds) - set(task["labels"]))
-    if unknown:
-        raise ValueError(f"thresholds of task {task['name']!r} name unknown labels {unknown}; allowed: {names}")
-    return np.array([float(thresholds.get(name, DEFAULT_THRESHOLD)) for name in names], dtype=np.float64)
+def task_probabilities(task: Mapping[str, Any], logits: np.ndarray, temperature: float | None = None) -> np.ndarray:
+    """`probabilities` for one task dict, with its name in the error message."""
+    try:
+        return probabilities(task["type"], logits, temperature)
+    except ValueError as err:
+        raise ValueError(f"task {task['name']!r}: {err}") from None
+
+
+def threshold_labels(task: Mapping[str, Any]) -> list[str]:
+    """The labels a task has thresholds for: every multilabel label, a binary task's positive label."""
+    return list(task["labels"]) if task["type"] == "multilabel" else [task["labels"][1]]
+
+
+def threshold_vector(task: Mapping[str, Any], thresholds: Mapping[str, float] | Sequence[float] | float | None = None
+                     ) -> np.ndarray:
+    """One threshold per `threshold_labels(task)`: 0.5 where none is given.
+
+    `thresholds` may be None, one number for every label, a sequence in label order, or `{label: threshold}` (the
+    form stored in `config.thresholds`).
+    """
+    names = threshold_labels(task)
+    if thresholds is None:
+        return np.full(len(names), DEFAULT_THRESHOLD)
+    if isinstance(thresholds, Mapping):
+        unknown = sorted(set(thresholds) - set(names))
+        if unknown:
+            raise ValueError(f"thresholds of task {task['name']!r} name unknown labels {unknown}; allowed: {names}")
+        return np.array([float(thresholds.get(name, DEFAULT_THRESHOLD)) for name in names], dtype=np.float64)
+    values = np.atleast_1d(np.asarray(thresholds, dtype=np.float64))
+    if values.size == 1:
+        return np.full(len(names), float(values[0]))
+    if values.size != len(names):
+        raise ValueError(f"task {task['name']!r}: got {values.size} thresholds for {len(names)} labels")
+    return values
 
 
 def _rows_multiclass(task: Mapping[str, Any], probs: np.ndarray) -> list[dict[str, Any]]:
@@ -107,7 +133,7 @@ def decode_task(
     probs = task_probabilities(task, logits, temperature)
     if kind == "multiclass":
         return _rows_multiclass(task, probs)
-    cut = _label_thresholds(task, thresholds)
+    cut = threshold_vector(task, thresholds)
     if kind == "multilabel":
         return _rows_multilabel(task, probs, cut)
     return _rows_binary(task, probs, float(cut[0]))

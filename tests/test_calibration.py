@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import f1_score
 
+from modeling.postprocessing import probabilities
 from training.calibration import (
     best_f1_threshold,
     confidence_and_correct,
@@ -14,7 +15,6 @@ from training.calibration import (
     fit_temperature,
     fit_thresholds,
     negative_log_likelihood,
-    probabilities,
     reliability_bins,
 )
 

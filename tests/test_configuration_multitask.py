@@ -8,7 +8,7 @@ import pytest
 from conftest import tiny_backbone_config
 
 from modeling import MultiTaskConfig, label_key
-from modeling.configuration_multitask import TASK_DEFAULTS
+from modeling.task_schema import TASK_DEFAULTS
 
 EMO = {"name": "emotion", "type": "multiclass", "labels": ["anger", "joy", "sadness"]}
 TAGS = {"name": "tags", "type": "multilabel", "labels": ["a", "b", "c"]}
@@ -62,6 +62,13 @@ def test_json_round_trip_keeps_everything(tmp_path):
     assert loaded.encoder_config.hidden_size == 32 and loaded.encoder_config.num_hidden_layers == 2
 
 
+def test_max_length_and_truncation_side_round_trip(tmp_path):
+    make(tasks=[EMO], max_length=96, truncation_side="left").save_pretrained(tmp_path)
+    loaded = MultiTaskConfig.from_pretrained(tmp_path)
+    assert (loaded.max_length, loaded.truncation_side) == (96, "left")
+    assert MultiTaskConfig().max_length is None
+
+
 BAD_INPUTS = [
     ({"tasks": []}, "tasks: expected a non-empty list"),
     ({"pooling": "median"}, r"pooling: 'median' is not supported; allowed: \['cls', 'mean', 'max', 'mean_max'"),
@@ -71,7 +78,10 @@ BAD_INPUTS = [
     ({"tasks": [{**TAGS, "loss": "ce"}]}, r"\.loss: 'ce' is not a multilabel loss; allowed: \['bce', 'focal'\]"),
     ({"tasks": [{**VAD, "loss": "bce"}]}, r"allowed: \['mse', 'huber', 'gaussian_nll'\]"),
     ({"tasks": [{**VAD, "labels": []}]}, r"\.labels: a regression task needs at least one output name"),
-    ({"tasks": [{"name": "vad", "type": "regression"}]}, r"\.labels: expected a list of names, got None"),
+    ({"tasks": [{"name": "vad", "type": "regression"}]}, r"\.labels: missing: give the label names"),
+    ({"tasks": [{"name": "emo", "type": "multiclass"}]}, r"\.labels: missing: give the label names"),
+    ({"max_length": 1}, r"max_length: expected an int >= 2"),
+    ({"truncation_side": "middle"}, r"truncation_side: 'middle' is not supported; allowed: \['right', 'left'\]"),
     ({"tasks": [{**EMO, "labels": ["only"]}]}, r"\.labels: a multiclass task needs at least 2 labels"),
     ({"tasks": [{**TAGS, "labels": ["only"]}]}, r"\.labels: a multilabel task needs at least 2 labels"),
     ({"tasks": [{**FLAG, "labels": ["a", "b", "c"]}]}, r"\.labels: a binary task needs exactly 2 names"),

@@ -8,12 +8,12 @@ import pytest
 import torch
 
 from data.collator import MultiTaskCollator
-from data.tasks import TaskSpec
+from modeling.task_schema import normalize_tasks
 
-TASKS = [TaskSpec(name="cls", type="multiclass", labels=["a", "b"]),
-         TaskSpec(name="ml", type="multilabel", labels=["x", "y", "z"]),
-         TaskSpec(name="bin", type="binary"),
-         TaskSpec(name="reg", type="regression", columns=["V", "A"])]
+TASKS = normalize_tasks([{"name": "cls", "type": "multiclass", "labels": ["a", "b"]},
+                         {"name": "ml", "type": "multilabel", "labels": ["x", "y", "z"]},
+                         {"name": "bin", "type": "binary"},
+                         {"name": "reg", "type": "regression", "labels": ["V", "A"]}])
 
 
 def _features(tokenizer):
@@ -48,7 +48,7 @@ def test_pads_to_longest_and_stacks_labels_with_contract_dtypes(tokenizer):
 def test_missing_keys_get_sentinels_and_config_dicts_work(tokenizer):
     features, _ = _features(tokenizer)
     del features[1]["labels_reg"], features[1]["labels_ml"], features[0]["labels_bin"]
-    collator = MultiTaskCollator(tokenizer, [t.to_config_dict() for t in TASKS], pad_to_multiple_of=8)
+    collator = MultiTaskCollator(tokenizer, TASKS, pad_to_multiple_of=8)
     batch = collator(features)
     assert batch["input_ids"].shape[1] % 8 == 0
     assert torch.isnan(batch["labels_reg"][1]).all() and batch["labels_ml"][1].tolist() == [-100.0] * 3

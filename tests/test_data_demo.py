@@ -29,9 +29,9 @@ def test_demo_rows_split_stratified_with_partial_confidence():
     sizes = {k: len(v) for k, v in rows.items()}
     assert sum(sizes.values()) == DEMO_ROWS and set(sizes) == {"train", "validation", "test"}
     assert 0.09 < sizes["test"] / DEMO_ROWS < 0.11
-    shares = {k: np.bincount(v.labels["labels_sentiment"], minlength=3) / len(v) for k, v in rows.items()}
+    shares = {k: np.bincount(v.labels["sentiment"], minlength=3) / len(v) for k, v in rows.items()}
     np.testing.assert_allclose(shares["test"], shares["train"], atol=0.01)
-    confidence = np.concatenate([v.labels["labels_confidence"][:, 0] for v in rows.values()])
+    confidence = np.concatenate([v.labels["confidence"][:, 0] for v in rows.values()])
     assert int(np.isnan(confidence).sum()) == 5460
     assert not set(rows["train"].texts) & set(rows["test"].texts)  # duplicates kept in one split
 

@@ -47,7 +47,7 @@ def test_goemotions_emobank_partial_label_merge(tmp_path, shared_data, tokenizer
     assert np.isnan(vad[:200]).all() and not np.isnan(vad[200:]).any() and ((vad[200:] >= 1) & (vad[200:] <= 5)).all()
     first = pd.read_csv(shared_data / "goemotions" / "train.tsv", sep="\t", header=None, nrows=1)
     assert train[0]["text"] == first.iloc[0, 0] and emotions[0, int(first.iloc[0, 1])] == 1  # id 27 = neutral
-    assert prepared.task("emotions").labels[27] == "neutral"
+    assert prepared.task("emotions")["labels"][27] == "neutral"
     vad_dict = prepared.task_dicts()[1]
     np.testing.assert_allclose(vad_dict["target_mean"], vad[200:].mean(axis=0), rtol=1e-5)
     assert prepared.label_counts("emotions").sum() == emotions[:200].sum()
@@ -66,7 +66,7 @@ def test_worked_example_tasks_file_resolves_from_the_repo_root(shared_data, monk
     root = Path(__file__).resolve().parents[1]
     monkeypatch.chdir(root)
     parsed = read_tasks_file("examples/goemotions_emobank.yaml")
-    assert len(parsed.tasks[0].labels) == 28 and set(parsed.sources) == {"train", "validation", "test"}
+    assert len(parsed.tasks.tasks[0]["labels"]) == 28 and set(parsed.sources) == {"train", "validation", "test"}
     paths = [Path(s.path) for srcs in parsed.sources.values() for s in srcs]
     assert len(paths) == 6 and all(p.is_file() for p in paths)
 
@@ -118,4 +118,4 @@ def test_saved_datasetdict_folder_and_local_dataset_name(tmp_path, tokenizer):
     hub = prepare_data(DataArguments(dataset_name=str(folder), task=["label:multiclass"], test_split=0.0,
                                      data_cache_dir="none"), tokenizer)
     assert len(hub.raw["train"]) == 4 and len(hub.raw["validation"]) == 2
-    assert hub.task("label").labels == ["neg", "pos"]
+    assert hub.task("label")["labels"] == ["neg", "pos"]

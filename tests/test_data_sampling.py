@@ -6,11 +6,10 @@ import numpy as np
 import pytest
 
 from data.sampling import label_counts, sample_weights
-from data.tasks import TaskSpec
 
 
 def test_multiclass_weights_equal_inverse_frequency_with_neutral_unlabelled():
-    spec = TaskSpec(name="t", type="multiclass", labels=["a", "b", "c"])
+    spec = {"name": "t", "type": "multiclass", "labels": ["a", "b", "c"]}
     values = np.array([0, 0, 0, 1, -100, 2, 2, 0])
     assert label_counts(spec, values).tolist() == [4, 1, 2]
     weights = sample_weights(spec, values)
@@ -22,14 +21,14 @@ def test_multiclass_weights_equal_inverse_frequency_with_neutral_unlabelled():
 
 
 def test_binary_weights():
-    spec = TaskSpec(name="t", type="binary")
+    spec = {"name": "t", "type": "binary", "labels": ["0", "1"]}
     values = np.array([1, 0, 0, 0], dtype=np.float32)
     assert label_counts(spec, values).tolist() == [3, 1]
     np.testing.assert_allclose(sample_weights(spec, values), [2.0, 2 / 3, 2 / 3, 2 / 3])
 
 
 def test_multilabel_mean_and_max_modes():
-    spec = TaskSpec(name="t", type="multilabel", labels=["a", "b"])
+    spec = {"name": "t", "type": "multilabel", "labels": ["a", "b"]}
     values = np.array([[1, 0], [1, 0], [1, 1], [0, 0], [-100, -100]], dtype=np.float32)
     assert label_counts(spec, values).tolist() == [3, 1]
     inv_a, inv_b, inv_none = 1 / 3, 1.0, 1.0
@@ -41,10 +40,10 @@ def test_multilabel_mean_and_max_modes():
 
 
 def test_regression_counts_and_refusal():
-    spec = TaskSpec(name="r", type="regression", columns=["x", "y"])
+    spec = {"name": "r", "type": "regression", "labels": ["x", "y"]}
     values = np.array([[1.0, np.nan], [np.nan, np.nan], [2.0, 3.0]])
     assert label_counts(spec, values).tolist() == [2, 1]
     with pytest.raises(ValueError, match="needs a classification task"):
         sample_weights(spec, values)
     with pytest.raises(ValueError, match="mode must be mean or max"):
-        sample_weights(TaskSpec(name="t", type="binary"), np.array([0.0, 1.0]), "median")
+        sample_weights({"name": "t", "type": "binary", "labels": ["0", "1"]}, np.array([0.0, 1.0]), "median")

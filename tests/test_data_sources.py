@@ -24,12 +24,12 @@ def test_yaml_tasks_file_with_sources_and_label_file(tmp_path):
         "  dev:\n"
         "    - {path: b.csv, split_column: split, split: dev, columns: {vad: [V, A], emo: null}}\n")
     parsed = read_tasks_file(str(tmp_path / "tasks.yaml"))
-    assert [t.name for t in parsed.tasks] == ["emo", "vad"]
-    assert parsed.tasks[0].labels == ["joy", "anger"] and parsed.tasks[1].labels == ["V", "A"]
+    assert parsed.tasks.names == ["emo", "vad"]
+    assert parsed.tasks.tasks[0]["labels"] == ["joy", "anger"] and parsed.tasks.tasks[1]["labels"] == ["V", "A"]
     assert parsed.text_column == "body"
     train = parsed.sources["train"][0]
     assert train.path == str(tmp_path / "a.tsv")  # resolved next to the tasks file
-    assert train.task_columns(parsed.tasks[0]) == ["emo"] and train.task_columns(parsed.tasks[1]) is None
+    assert train.task_columns("emo", ["emo"]) == ["emo"] and train.task_columns("vad", ["V", "A"]) is None
     dev = parsed.sources["validation"][0]
     assert dev.path == "b.csv"  # not next to the tasks file: left relative to the cwd
     assert dev.origin == "b.csv [split=dev]"
@@ -39,8 +39,8 @@ def test_json_list_form_and_default_columns(tmp_path):
     path = tmp_path / "tasks.json"
     path.write_text(json.dumps([{"name": "stress", "type": "binary"}]))
     parsed = read_tasks_file(str(path))
-    assert parsed.sources == {} and parsed.tasks[0].columns == ["stress"]
-    assert Source(path="x.csv").task_columns(parsed.tasks[0]) == ["stress"]
+    assert parsed.sources == {} and parsed.tasks.columns == {"stress": ["stress"]}
+    assert Source(path="x.csv").task_columns("stress", ["stress"]) == ["stress"]
 
 
 @pytest.mark.parametrize("content, fragment", [
@@ -68,5 +68,5 @@ def test_missing_tasks_file():
 def test_bad_task_in_file_names_the_file(tmp_path):
     path = tmp_path / "tasks.yaml"
     path.write_text("tasks: [{name: a, type: ordinal}]\n")
-    with pytest.raises(TaskSpecError, match=r"tasks.yaml: task 'a': unknown type 'ordinal' \(allowed: multiclass"):
+    with pytest.raises(TaskSpecError, match=r"tasks.yaml: task 'a'.type: 'ordinal' is not a task type; allowed: "):
         read_tasks_file(str(path))

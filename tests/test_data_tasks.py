@@ -1,29 +1,33 @@
-"""TaskSpec parsing (flags and tasks-file entries), defaults and the config dict."""
+"""Tasks as the data side parses them: `--task` flags and tasks-file entries become schema dicts plus columns."""
 
 from __future__ import annotations
 
 import pytest
 
-from data.tasks import TaskSpec, TaskSpecError, check_unique, label_key, parse_task_flag
+from data.tasks import TaskList, TaskSpecError, parse_task_flag, task_from_entry
+from modeling.task_schema import TASK_DEFAULTS, normalize_task
 
 
 def test_flag_with_name_type_and_columns():
-    spec = parse_task_flag("vad:regression:V,A,D")
-    assert (spec.name, spec.type, spec.columns, spec.labels) == ("vad", "regression", ["V", "A", "D"], ["V", "A", "D"])
-    assert spec.loss == "mse" and spec.key == "labels_vad" and spec.num_outputs == 3
+    task, columns = parse_task_flag("vad:regression:V,A,D")
+    assert (task["name"], task["type"], task["labels"], columns) == ("vad", "regression", ["V", "A", "D"],
+                                                                     ["V", "A", "D"])
+    assert task["loss"] == "mse" and set(task) == set(TASK_DEFAULTS)
+    assert task["target_mean"] is None  # a draft: filled from the training split, then completed by the schema
 
 
 def test_flag_column_defaults_to_name_and_loss_defaults_per_type():
-    assert parse_task_flag("emotion:multiclass").columns == ["emotion"]
-    assert parse_task_flag("e:multiclass").loss == "ce"
-    assert parse_task_flag("e:multilabel").loss == "bce"
-    assert parse_task_flag("e:binary").num_outputs == 1
+    assert parse_task_flag("emotion:multiclass")[1] == ["emotion"]
+    assert parse_task_flag("e:multiclass")[0]["loss"] == "ce"
+    assert parse_task_flag("e:multilabel")[0]["loss"] == "bce"
+    assert parse_task_flag("e:binary")[0]["labels"] is None  # inferred from the data (0/1, true/false or 2 names)
+    assert parse_task_flag("e:multiclass")[0]["labels"] is None
 
 
 @pytest.mark.parametrize("flag, fragment", [
     ("emotion", "expected NAME:TYPE"),
-    ("emotion:multi", "unknown type 'multi' (allowed: multiclass, multilabel, binary, regression)"),
-    ("bad-name:binary", "name must match"),
+    ("emotion:multi", "'multi' is not a task type; allowed: ['multiclass', 'multilabel', 'binary', 'regression']"),
+    ("bad-name:binary", "name: must match"),
     ("a:binary:x:y", "expected NAME:TYPE"),
 ])
 def test_bad_flags_name_the_flag(flag, fragment):
@@ -32,50 +36,41 @@ def test_bad_flags_name_the_flag(flag, fragment):
     assert fragment in str(err.value)
 
 
-def test_from_dict_validates_keys_and_loss():
-    spec = TaskSpec.from_dict({"name": "s", "type": "multiclass", "column": "sent", "loss": "focal",
-                               "focal_gamma": 1.5, "label_smoothing": 0.1, "class_weights": [1, 2]})
-    assert spec.columns == ["sent"] and spec.loss == "focal" and spec.class_weights == [1, 2]
+def test_entry_validates_keys_and_loss_with_the_schema():
+    task, columns = task_from_entry({"name": "s", "type": "multiclass", "column": "sent", "loss": "focal",
+                                     "focal_gamma": 1.5, "label_smoothing": 0.1, "labels": ["a", "b"],
+                                     "class_weights": [1, 2]})
+    assert columns == ["sent"] and task["loss"] == "focal" and task["class_weights"] == [1.0, 2.0]
+    assert task == normalize_task(task)  # the draft is already in its final shape
     with pytest.raises(TaskSpecError, match=r"unknown key\(s\) \['colour'\]"):
-        TaskSpec.from_dict({"name": "s", "type": "binary", "colour": "x"})
-    with pytest.raises(TaskSpecError, match="loss 'mse' not allowed for multiclass .allowed: ce, focal."):
-        TaskSpec.from_dict({"name": "s", "type": "multiclass", "loss": "mse"})
+        task_from_entry({"name": "s", "type": "binary", "colour": "x"})
+    with pytest.raises(TaskSpecError, match=r"task 's'.loss: 'mse' is not a multiclass loss; allowed: \['ce', "):
+        task_from_entry({"name": "s", "type": "multiclass", "loss": "mse"})
     with pytest.raises(TaskSpecError, match="missing the required key 'type'"):
-        TaskSpec.from_dict({"name": "s"})
+        task_from_entry({"name": "s"})
 
 
-@pytest.mark.parametrize("kwargs, fragment", [
-    ({"type": "binary", "labels": ["a", "b", "c"]}, "exactly 2 label names"),
-    ({"type": "multiclass", "labels": ["a", "a"]}, "duplicate label names"),
-    ({"type": "multiclass", "weight": 0}, "weight must be > 0"),
-    ({"type": "multiclass", "label_smoothing": 1.0}, "label_smoothing must be in [0, 1)"),
+@pytest.mark.parametrize("entry, fragment", [
+    ({"type": "binary", "labels": ["a", "b", "c"]}, "a binary task needs exactly 2 names"),
+    ({"type": "multiclass", "labels": ["a", "a"]}, "names must be unique"),
+    ({"type": "multiclass", "weight": 0}, "weight: must be > 0"),
+    ({"type": "multiclass", "label_smoothing": 1.0}, "label_smoothing: must be in [0, 1)"),
     ({"type": "regression", "label_smoothing": 0.1}, "classification tasks only"),
-    ({"type": "regression", "output_range": [5, 1]}, "output_range must be [low, high]"),
-    ({"type": "regression", "target_std": [0.0]}, "target_std values must be > 0"),
+    ({"type": "regression", "output_range": [5, 1]}, "output_range: needs [low, high] with low < high"),
+    ({"type": "regression", "target_std": [0.0]}, "target_std[0]: must be in"),
 ])
-def test_spec_value_checks(kwargs, fragment):
+def test_entry_value_checks_name_the_task_and_field(entry, fragment):
     with pytest.raises(TaskSpecError) as err:
-        TaskSpec(name="t", **kwargs)
-    assert fragment in str(err.value)
+        task_from_entry({"name": "t", **entry}, "--tasks-file x.yaml")
+    assert str(err.value).startswith("--tasks-file x.yaml: task 't'.") and fragment in str(err.value)
 
 
-def test_config_dict_has_every_schema_key_with_defaults():
-    reg = TaskSpec(name="vad", type="regression", columns=["V", "A"], output_range=[1, 5]).to_config_dict()
-    assert reg["labels"] == ["V", "A"] and reg["target_mean"] == [0.0, 0.0] and reg["target_std"] == [1.0, 1.0]
-    assert reg["output_range"] == [1.0, 5.0]
-    binary = TaskSpec(name="stress", type="binary").to_config_dict()
-    assert binary["labels"] == ["0", "1"] and binary["target_mean"] is None and binary["loss"] == "bce"
-    assert set(binary) == {"name", "type", "labels", "loss", "focal_gamma", "focal_alpha", "label_smoothing",
-                           "class_weights", "pos_weight", "weight", "target_mean", "target_std", "output_range",
-                           "huber_delta"}
-
-
-def test_unique_names_and_label_key():
-    assert label_key("emotions") == "labels_emotions"
-    with pytest.raises(TaskSpecError, match="defined twice"):
-        check_unique([parse_task_flag("a:binary"), parse_task_flag("a:multiclass")])
-    with pytest.raises(TaskSpecError, match="no task defined"):
-        check_unique([])
+def test_task_list_refuses_a_name_twice():
+    tasks = TaskList()
+    tasks.add(*parse_task_flag("a:binary"), "--task a:binary")
+    with pytest.raises(TaskSpecError, match="--task a:multiclass: task name 'a' is defined twice"):
+        tasks.add(*parse_task_flag("a:multiclass"), "--task a:multiclass")
+    assert tasks.names == ["a"] and tasks.columns == {"a": ["a"]}
 
 
 def test_task_errors_are_data_validation_errors():

@@ -104,7 +104,7 @@ def test_calibrate_then_report_on_test(saved_model, csv_file, tokenizer, tmp_pat
     model = MultiTaskModel.from_pretrained(saved_model)
     raw, notes = read_labelled_file(str(csv_file), model.config.tasks)
     assert notes == []
-    data = tokenize_dataset(raw, tokenizer)
+    data = tokenize_dataset(raw, tokenizer, 128)
     collator = MultiTaskCollator(tokenizer, model.config.tasks)
     logits, labels = collect_predictions(model, data, collator, batch_size=3)
     assert logits["sentiment"].shape == (8, 3) and logits["ei"].shape == (8,) and logits["vad"].shape == (8, 2)
@@ -151,7 +151,7 @@ def test_evaluate_model_bad_input_is_one_line(case, saved_model, csv_file, tmp_p
     assert evaluate_model.main(args) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("evaluate_model.py: error: ") and "\n" not in err and "Traceback" not in err
-    expected = {"missing_file": "file not found", "no_model": "config.json not found",
+    expected = {"missing_file": "file not found", "no_model": "no config.json",
                 "bad_column_flag": "TASK=COL", "no_label_columns": "no label column for any task"}[case]
     assert expected in err
 
@@ -165,7 +165,7 @@ def test_compute_metrics_inside_the_hf_trainer(saved_model, csv_file, tokenizer,
     from training.metrics import build_compute_metrics
 
     model = MultiTaskModel.from_pretrained(saved_model)
-    data = tokenize_dataset(read_labelled_file(str(csv_file), model.config.tasks)[0], tokenizer)
+    data = tokenize_dataset(read_labelled_file(str(csv_file), model.config.tasks)[0], tokenizer, 128)
     args = TrainingArguments(output_dir=str(tmp_path), per_device_eval_batch_size=3, report_to=[], use_cpu=True,
                              label_names=[f"labels_{t}" for t in model.config.task_names],
                              remove_unused_columns=False)

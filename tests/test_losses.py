@@ -12,8 +12,8 @@ from modeling.losses import (
     UncertaintyWeighting,
     class_weights_from_counts,
     compute_task_loss,
-    count_labels,
     inverse_variance_weights,
+    labelled_row_count,
     masked_bce_with_logits,
     masked_cross_entropy,
     masked_gaussian_nll,
@@ -141,7 +141,8 @@ def test_compute_task_loss_standardises_regression_targets():
     user_targets = torch.tensor([[5.0, 1.0]])  # standardised: [1.0, 0.0]
     loss = compute_task_loss(task, z, user_targets)
     assert loss.item() == pytest.approx(((0.5 - 1.0) ** 2 + (-1.0) ** 2) / 2)
-    assert count_labels(task, torch.tensor([[1.0, math.nan]])) == 1
+    assert labelled_row_count(torch.tensor([[1.0, math.nan], [math.nan, math.nan]])).item() == 1
+    assert labelled_row_count(torch.tensor([2, -100, 0])).item() == 2  # multiclass rows
 
 
 def test_class_weights_from_counts_hand_computed():
@@ -158,7 +159,8 @@ def test_uncertainty_weighting_form_and_absent_task():
     with torch.no_grad():
         weighting.log_variances.copy_(torch.tensor([0.5, -0.2, 0.3]))
     losses = {"emo": torch.tensor(2.0), "vad": torch.tensor(4.0), "gone": torch.tensor(0.0)}
-    total = weighting(losses, {"emo": 1.0, "vad": 2.0, "gone": 1.0}, present={"emo": True, "vad": True, "gone": False})
+    present = {"emo": torch.tensor(True), "vad": torch.tensor(True), "gone": torch.tensor(False)}
+    total = weighting(losses, {"emo": 1.0, "vad": 2.0, "gone": 1.0}, present=present)
     expected = math.exp(-0.5) * 2.0 + 0.25 + 0.5 * math.exp(0.2) * 2.0 * 4.0 - 0.1
     assert total.item() == pytest.approx(expected, abs=1e-6)
     total.backward()

@@ -145,12 +145,37 @@ def test_fixed_weights_scale_task_losses():
 
 def test_bad_forward_arguments():
     model = build()
-    with pytest.raises(ValueError, match=r"unexpected keyword argument\(s\) \['labels'\]; allowed label keys"):
+    with pytest.raises(TypeError, match=r"unexpected keyword argument\(s\) \['labels'\]; .* label keys"):
         model(**batch(), labels=torch.zeros(4))
+    with pytest.raises(TypeError, match=r"\['output_hiden_states'\]"):
+        model(**batch(), output_hiden_states=True)
     with pytest.raises(ValueError, match=r"labels_emotion: expected shape \(4,\) for a multiclass task"):
         model(**batch(), labels_emotion=torch.zeros(4, 3, dtype=torch.long))
     with pytest.raises(ValueError, match="the config has no tasks"):
         MultiTaskModel(MultiTaskConfig(encoder_config=tiny_backbone_config("bert")))
+
+
+def test_output_flags_reach_the_encoder_and_return_dict_false_gives_a_tuple():
+    model = build(attn_implementation="eager").eval()
+    plain = model(**batch())
+    assert plain.hidden_states is None and plain.attentions is None
+    full = model(**batch(), output_hidden_states=True, output_attentions=True)
+    assert len(full.hidden_states) == TINY["num_hidden_layers"] + 1 and full.hidden_states[-1].shape == (4, 7, 32)
+    assert len(full.attentions) == TINY["num_hidden_layers"] and full.attentions[0].shape == (4, 2, 7, 7)
+    as_tuple = model(**batch(), **labels(), return_dict=False)
+    assert isinstance(as_tuple, tuple) and torch.equal(as_tuple[0], model(**batch(), **labels()).loss)
+    assert torch.equal(as_tuple[1]["emotion"], plain.logits["emotion"])
+    model.config.return_dict = False
+    assert isinstance(model(**batch()), tuple)
+
+
+def test_pooled_output_input_skips_encoder_and_pooling():
+    model = build().eval()
+    out = model(**batch(), **labels())
+    again = model(pooled_output=out.pooled_output, **labels())
+    assert torch.equal(again.loss, out.loss) and again.hidden_states is None
+    for name, value in out.logits.items():
+        assert torch.equal(again.logits[name], value)
 
 
 def test_padding_does_not_change_the_model_output():
@@ -215,10 +240,14 @@ def test_encoder_embeddings_and_layers_for_every_backbone():
 def test_from_backbone_loads_packaged_minilm(minilm_path, tokenizer):
     from transformers import AutoModel
 
-    model = MultiTaskModel.from_backbone(minilm_path, TASKS, pooling="mean", head_hidden_dims=[32])
+    model = MultiTaskModel.from_backbone(minilm_path, TASKS, pooling="mean", head_hidden_dims=[32],
+                                         attn_implementation="eager")
     reference = AutoModel.from_pretrained(minilm_path)
     for name, value in model.encoder.state_dict().items():
         assert torch.equal(value, reference.state_dict()[name]), name
+    assert model.encoder.config._attn_implementation == "eager"
+    assert model.config.encoder_config is model.encoder.config
+    assert all(0.015 < head.output.weight.std().item() < 0.025 for head in model.heads.values())  # fresh heads
     assert model.config.encoder_config.hidden_size == 384 and len(model.get_encoder_layers()) == 6
     assert model.config.encoder_name_or_path == minilm_path
     encoded = tokenizer(["I love this", "so angry right now!"], padding=True, return_tensors="pt")

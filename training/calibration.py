@@ -24,28 +24,13 @@ import math
 
 import numpy as np
 from scipy.optimize import minimize_scalar
-from scipy.special import expit, log_expit, log_softmax, softmax
+from scipy.special import log_expit, log_softmax
+
+from modeling.postprocessing import DEFAULT_THRESHOLD, probabilities, task_probabilities, threshold_labels
+from modeling.task_schema import CLASSIFICATION_TYPES, IGNORE_INDEX, labelled_entries
 
 DEFAULT_N_BINS = 15
-DEFAULT_THRESHOLD = 0.5
 TEMPERATURE_BOUNDS = (0.05, 20.0)
-CLASSIFICATION_TYPES = ("multiclass", "multilabel", "binary")
-IGNORE_INDEX = -100
-
-
-def probabilities(task_type: str, logits: np.ndarray, temperature: float | None = None) -> np.ndarray:
-    """Softmax (multiclass) or sigmoid (multilabel, binary) of logits / T; T = 1 when None."""
-    if task_type not in CLASSIFICATION_TYPES:
-        raise ValueError(f"probabilities need a classification task type, got {task_type!r}; "
-                         f"allowed: {', '.join(CLASSIFICATION_TYPES)}")
-    scaled = np.asarray(logits, dtype=np.float64) / float(temperature or 1.0)
-    return softmax(scaled, axis=-1) if task_type == "multiclass" else expit(scaled)
-
-
-def binary_mask(labels: np.ndarray) -> np.ndarray:
-    """True where a multilabel/binary entry carries a label (not -100 and not NaN)."""
-    labels = np.asarray(labels, dtype=np.float64)
-    return (labels != IGNORE_INDEX) & ~np.isnan(labels)
 
 
 def check_binary_values(labels: np.ndarray, mask: np.ndarray, task_name: str) -> None:
@@ -93,7 +78,7 @@ def confidence_and_correct(task_type: str, probs: np.ndarray, labels: np.ndarray
         mask = labels != IGNORE_INDEX
         p, y = probs[mask], labels[mask].astype(int)
         return p.max(axis=1), (p.argmax(axis=1) == y).astype(np.float64)
-    mask = binary_mask(labels)
+    mask = labelled_entries(labels)
     return probs[mask], labels.astype(np.float64)[mask]
 
 
@@ -108,7 +93,7 @@ def negative_log_likelihood(task_type: str, logits: np.ndarray, labels: np.ndarr
             return None
         log_p = log_softmax(scaled[mask], axis=1)
         return float(-log_p[np.arange(mask.sum()), labels[mask].astype(int)].mean())
-    mask = binary_mask(labels)
+    mask = labelled_entries(labels)
     if not mask.any():
         return None
     z, y = scaled[mask], labels.astype(np.float64)[mask]
@@ -167,10 +152,10 @@ def fit_thresholds(task: dict, logits: np.ndarray, labels: np.ndarray, temperatu
     if task["type"] not in ("multilabel", "binary"):
         raise ValueError(f"task {task['name']!r}: thresholds are fitted for multilabel and binary tasks only, "
                          f"not {task['type']!r}")
-    names = list(task["labels"])[1:] if task["type"] == "binary" else list(task["labels"])
-    probs = probabilities(task["type"], logits, temperature).reshape(len(logits), -1)
+    names = threshold_labels(task)
+    probs = task_probabilities(task, logits, temperature).reshape(len(logits), -1)
     labels = np.asarray(labels, dtype=np.float64).reshape(len(logits), -1)
-    mask = binary_mask(labels)
+    mask = labelled_entries(labels)
     check_binary_values(labels, mask, task["name"])
     thresholds, details = {}, {}
     for j, name in enumerate(names):

@@ -18,10 +18,11 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from training.calibration import CLASSIFICATION_TYPES, IGNORE_INDEX, fit_task_calibration
+from data.collator import MODEL_INPUTS
+from modeling.task_schema import CLASSIFICATION_TYPES, label_key, missing_labels
+from training.calibration import fit_task_calibration
 from training.reporting import build_report, write_reports
 
-MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 DEFAULT_CALIBRATION_SEED = 42
 
 
@@ -48,15 +49,6 @@ def select_and_calibrate(splits: Mapping[str, datasets.Dataset], seed: int = DEF
     if calibration is not None or validation is None:
         return validation, calibration
     return split_for_calibration(validation, seed)
-
-
-def _missing_labels(task: dict, n: int) -> np.ndarray:
-    width = len(task["labels"])
-    if task["type"] == "multiclass":
-        return np.full(n, IGNORE_INDEX, dtype=np.int64)
-    if task["type"] == "binary":
-        return np.full(n, IGNORE_INDEX, dtype=np.float32)
-    return np.full((n, width), np.nan if task["type"] == "regression" else IGNORE_INDEX, dtype=np.float32)
 
 
 def _model_device(model: torch.nn.Module) -> torch.device:
@@ -87,8 +79,8 @@ def collect_predictions(model, dataset: datasets.Dataset, collator, batch_size: 
             for task in tasks:
                 name = task["name"]
                 logits[name].append(output.logits[name].float().cpu().numpy())
-                key = f"labels_{name}"
-                labels[name].append(batch[key].numpy() if key in batch else _missing_labels(task, n))
+                key = label_key(name)
+                labels[name].append(batch[key].numpy() if key in batch else missing_labels(task, n))
     finally:
         model.train(was_training)
     return ({k: np.concatenate(v) for k, v in logits.items()}, {k: np.concatenate(v) for k, v in labels.items()})
@@ -183,11 +175,10 @@ def read_labelled_file(path: str, tasks: Sequence[dict], text_column: str = "tex
     `columns` maps a task to its column(s); other tasks use `default_label_columns`. A task whose columns the
     file lacks is evaluated as unlabelled (noted); a file with no label column for any task is an error.
     """
-    from data.labels import encode_task, missing_labels
+    from data.labels import encode_task
     from data.loading import read_source
     from data.pipeline import SplitRows, rows_to_dataset
     from data.sources import Source
-    from data.tasks import TaskSpec
     from data.validation import check_texts, require_columns
 
     source = Source(path=str(path), text_column=text_column)
@@ -198,25 +189,23 @@ def read_labelled_file(path: str, tasks: Sequence[dict], text_column: str = "tex
     unknown = sorted(set(columns) - {t["name"] for t in tasks})
     if unknown:
         raise ValueError(f"--column given for unknown task(s) {unknown}; tasks: {[t['name'] for t in tasks]}")
-    specs = [TaskSpec.from_dict({k: t[k] for k in ("name", "type", "labels")}) for t in tasks]
-    for task, spec in zip(tasks, specs):
+    for task in tasks:
         cols = columns.get(task["name"]) or default_label_columns(task, list(frame.columns))
         if cols is None:
             notes.append(f"task {task['name']!r}: no label column in {path}; evaluated as unlabelled")
-            labels[spec.key] = missing_labels(spec, len(frame))
+            labels[task["name"]] = missing_labels(task, len(frame))
             continue
         require_columns(frame, cols, source.origin, f"label (task {task['name']!r})", "use --column TASK=COL")
-        labels[spec.key] = encode_task(spec, frame, cols, source.origin)
+        labels[task["name"]] = encode_task(task, frame, cols, source.origin)
     if len(notes) == len(tasks):
         raise ValueError(f"{path}: no label column for any task ({', '.join(t['name'] for t in tasks)}); "
                          f"file columns: {', '.join(map(str, frame.columns))}")
-    return rows_to_dataset(SplitRows(frame[text_column].astype(str).tolist(), labels), specs), notes
+    return rows_to_dataset(SplitRows(frame[text_column].astype(str).tolist(), labels), list(tasks)), notes
 
 
-def tokenize_dataset(dataset: datasets.Dataset, tokenizer, max_length: int = 128) -> datasets.Dataset:
+def tokenize_dataset(dataset: datasets.Dataset, tokenizer, max_length: int) -> datasets.Dataset:
     """Token ids (no padding: the collator pads per batch) next to the label columns; `text` dropped."""
-    def encode(batch: dict) -> dict:
-        encoded = tokenizer(batch["text"], truncation=True, max_length=max_length)
-        return {k: v for k, v in encoded.items() if k in MODEL_INPUTS}
+    from data.tokenization import tokenize_texts
 
-    return dataset.map(encode, batched=True, remove_columns=["text"])
+    ids = tokenize_texts(dataset["text"], tokenizer, max_length, cache_dir=None)
+    return datasets.concatenate_datasets([ids, dataset.remove_columns(["text"])], axis=1)

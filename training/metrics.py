@@ -24,17 +24,10 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
-from training.calibration import (
-    DEFAULT_N_BINS,
-    DEFAULT_THRESHOLD,
-    IGNORE_INDEX,
-    binary_mask,
-    calibration_summary,
-    check_binary_values,
-    probabilities,
-)
+from modeling.postprocessing import DEFAULT_THRESHOLD, probabilities, threshold_vector
+from modeling.task_schema import IGNORE_INDEX, TASK_TYPES, labelled_entries
+from training.calibration import DEFAULT_N_BINS, calibration_summary, check_binary_values
 
-TASK_TYPES = ("multiclass", "multilabel", "binary", "regression")
 DEFAULT_PRIMARY_METRICS = {"multiclass": "macro_f1", "multilabel": "macro_f1", "binary": "f1", "regression": "ccc"}
 REGRESSION_METRICS = ("mse", "mae", "r2", "pearson", "spearman", "ccc")
 # Higher-is-better metrics only, so that their mean (the `score`) is meaningful.
@@ -160,26 +153,6 @@ def _label_scores(name: str, y: np.ndarray, pred: np.ndarray, rec: _Recorder, ba
     return entry, counts
 
 
-def _normalise_thresholds(task: dict, thresholds, names: list[str]) -> np.ndarray:
-    """Thresholds as an array per label from None, a float, a sequence or a {label: float} mapping."""
-    if thresholds is None:
-        return np.full(len(names), DEFAULT_THRESHOLD)
-    if isinstance(thresholds, Mapping):
-        if len(names) == 1 and len(thresholds) == 1 and names[0] not in thresholds:
-            return np.array([float(next(iter(thresholds.values())))])
-        unknown = sorted(set(thresholds) - set(names))
-        if unknown:
-            raise ValueError(f"task {task['name']!r}: thresholds for unknown label(s) {unknown}; "
-                             f"allowed: {', '.join(names)}")
-        return np.array([float(thresholds.get(n, DEFAULT_THRESHOLD)) for n in names])
-    values = np.atleast_1d(np.asarray(thresholds, dtype=np.float64))
-    if values.size == 1:
-        return np.full(len(names), float(values[0]))
-    if values.size != len(names):
-        raise ValueError(f"task {task['name']!r}: got {values.size} thresholds for {len(names)} labels")
-    return values
-
-
 def _multilabel_at(names: list[str], y: np.ndarray, mask: np.ndarray, probs: np.ndarray, cuts: np.ndarray,
                    rec: _Recorder, tag: str) -> tuple[dict, dict]:
     """Set-based multilabel metrics and per-label scores at one threshold per label."""
@@ -234,10 +207,10 @@ def _multilabel_report(task: dict, logits: np.ndarray, labels: np.ndarray, thres
     if logits.ndim != 2 or logits.shape[1] != len(names) or labels.shape != logits.shape:
         raise ValueError(f"task {task['name']!r}: multilabel logits and labels must have shape (N, {len(names)}), "
                          f"got {logits.shape} and {labels.shape}")
-    mask = binary_mask(labels)
+    mask = labelled_entries(labels)
     check_binary_values(labels, mask, task["name"])
     probs = probabilities("multilabel", logits, temperature)
-    cuts = _normalise_thresholds(task, thresholds, names)
+    cuts = threshold_vector(task, thresholds)
     report: dict = {"n": int(mask.any(axis=1).sum()), "thresholds": dict(zip(names, cuts.tolist()))}
     per_label: dict = {n: {"support": int(labels[mask[:, j], j].sum()), "n": int(mask[:, j].sum())}
                        for j, n in enumerate(names)}
@@ -282,11 +255,11 @@ def _binary_report(task: dict, logits: np.ndarray, labels: np.ndarray, threshold
     if logits.shape != labels.shape:
         raise ValueError(f"task {task['name']!r}: binary logits and labels must both have shape (N,), "
                          f"got {logits.shape} and {labels.shape}")
-    mask = binary_mask(labels)
+    mask = labelled_entries(labels)
     check_binary_values(labels, mask, task["name"])
     positive = str(task["labels"][1])
     y, p = labels[mask], probabilities("binary", logits[mask], temperature)
-    cut = _normalise_thresholds(task, thresholds, [positive])
+    cut = threshold_vector(task, thresholds)
     report: dict = {"n": int(mask.sum()), "positive_label": positive, "thresholds": {positive: float(cut[0])}}
     _thresholded_sections(report, lambda c, tag: _binary_at(positive, y, p, float(c[0]), rec, tag), thresholds)
     metrics: dict = {}

@@ -15,9 +15,10 @@ import numpy as np
 from transformers import AutoConfig, EarlyStoppingCallback, HfArgumentParser
 
 from data.arguments import DataArguments
-from modeling.configuration_multitask import label_key
+from data.sampling import label_counts, labelled_entry_counts
 from modeling.losses import class_weights_from_counts, pos_weight_from_counts
 from modeling.modeling_multitask import MultiTaskModel
+from modeling.task_schema import label_key
 from training.arguments import DEFAULT_BACKBONE, ArgumentError, ModelArguments, MultiTaskTrainingArguments
 from training.callbacks import FreezingCallback, TrainableParametersCallback, validate_freeze_plan
 from training.trainer import MultiTaskTrainer
@@ -137,22 +138,29 @@ def configure_tasks(task_dicts: list[dict], model_args: ModelArguments,
 
 
 def _set_class_weights(task: dict, labels: np.ndarray, smoothing: float) -> None:
+    """Inverse-frequency class weights (multiclass) or pos_weight (negatives / positives per label), counted on
+    the labelled training rows."""
+    counts = label_counts(task, labels)
     if task["type"] == "multiclass":
-        known = labels[labels != -100].astype(int)
-        counts = np.bincount(known, minlength=len(task["labels"]))
-        task["class_weights"] = [float(w) for w in class_weights_from_counts(counts, smoothing=smoothing)]
-    else:  # pos_weight = (negatives + s) / (positives + s), over labelled entries only
-        labels = np.asarray(labels, dtype=np.float64).reshape(len(labels), -1)
-        known = labels != -100
-        task["pos_weight"] = pos_weight_from_counts(((labels == 1) & known).sum(axis=0), known.sum(axis=0),
-                                                    smoothing=smoothing)
+        task["class_weights"] = class_weights_from_counts(counts, smoothing=smoothing)
+    elif task["type"] == "binary":
+        task["pos_weight"] = pos_weight_from_counts(counts[1:], [counts.sum()], smoothing=smoothing)
+    else:
+        task["pos_weight"] = pos_weight_from_counts(counts, labelled_entry_counts(labels), smoothing=smoothing)
 
 
-def build_model(model_args: ModelArguments, tasks: list[dict], backbone: str | None = None) -> MultiTaskModel:
-    """Pretrained encoder + fresh heads for `tasks`, shaped by the model flags."""
+def build_model(model_args: ModelArguments, tasks: list[dict], backbone: str | None = None,
+                max_length: int | None = None, truncation_side: str = "right") -> MultiTaskModel:
+    """Pretrained encoder + fresh heads for `tasks`, shaped by the model flags.
+
+    `max_length` / `truncation_side` are how the training texts were tokenized; the config keeps them so that every
+    serving path truncates the same way.
+    """
     return MultiTaskModel.from_backbone(
         backbone or resolve_backbone(model_args.backbone),
         tasks=tasks,
+        max_length=max_length,
+        truncation_side=truncation_side,
         pooling=model_args.pooling,
         head_hidden_dims=list(model_args.head_hidden_dims),
         head_dropout=model_args.dropout,

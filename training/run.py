@@ -16,6 +16,7 @@ from transformers import AutoTokenizer, set_seed
 from transformers.trainer_utils import get_last_checkpoint
 
 from data import DataArguments, PreparedData, prepare_data
+from modeling.serving import without_environment_keys
 from training.arguments import ArgumentError, ModelArguments, MultiTaskTrainingArguments
 from training.evaluation import run_evaluation, select_and_calibrate
 from training.metrics import build_compute_metrics, flat_task_metrics
@@ -53,7 +54,7 @@ def prepare(model_args: ModelArguments, data_args: DataArguments, args: MultiTas
     backbone = resolve_backbone(model_args.backbone)
     depth = encoder_depth(backbone)
     check_arguments(model_args, data_args, args, depth)
-    tokenizer = AutoTokenizer.from_pretrained(backbone)
+    tokenizer = without_environment_keys(AutoTokenizer.from_pretrained(backbone))
     data = prepare_data(data_args, tokenizer, seed=args.seed)
     for warning in data.warnings:
         logger.warning(warning)
@@ -67,7 +68,7 @@ def fit(model_args: ModelArguments, args: MultiTaskTrainingArguments, setup: Set
     select, calibrate = select_and_calibrate(data.tokenized, seed=args.seed)
     tasks = configure_tasks(data.task_dicts(), model_args, data.train_labels)
     set_seed(args.seed)
-    model = build_model(model_args, tasks, setup.backbone)
+    model = build_model(model_args, tasks, setup.backbone, data.max_length, setup.tokenizer.truncation_side)
     weights = data.sample_weights() if data.weighted_sampling else None
     if select is None and args.eval_strategy != "no":
         raise ArgumentError("no validation data: give --validation-file (or a single file to split), or set "
@@ -114,7 +115,7 @@ def save_run(trainer: MultiTaskTrainer, setup: Setup, report: dict, run_argument
 def describe_data(data: PreparedData) -> dict:
     """Split sizes and label coverage, for the model card and the log."""
     sizes = {split: len(dataset) for split, dataset in data.raw.items()}
-    return {"splits": sizes, "tasks": [t.name for t in data.tasks]}
+    return {"splits": sizes, "tasks": data.task_names}
 
 
 def run_arguments(model_args: ModelArguments, data_args: DataArguments, args: MultiTaskTrainingArguments) -> dict:

@@ -7,49 +7,51 @@ belongs to a training loop: per-task loss curves, current task weights, a weight
 
 from __future__ import annotations
 
-from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
 import torch
 from transformers import Trainer
 
-from modeling.configuration_multitask import label_key
+from modeling.losses import labelled_row_count
+from modeling.task_schema import label_key
 from training.model_card import write_model_card
 from training.optimization import build_parameter_groups
 
 
-def labelled_counts(config, inputs: dict) -> dict[str, int]:
-    """How many rows of the batch carry a label for each task (a row with any labelled entry counts)."""
-    counts = {}
-    for task in config.tasks:
-        labels = inputs.get(label_key(task["name"]))
-        if labels is None:
-            continue
-        present = ~torch.isnan(labels) if task["type"] == "regression" else labels != -100
-        counts[task["name"]] = int(present.reshape(labels.shape[0], -1).any(dim=1).sum())
-    return counts
-
-
 class TaskLossMeter:
-    """Running, label-count-weighted mean of each task's loss between two log calls."""
+    """Running, label-count-weighted mean of each task's loss between two log calls.
+
+    Sums stay tensors on the model's device and are read once per log call: converting them at every step would
+    synchronise the accelerator with the host once per task and step.
+    """
 
     def __init__(self):
         self.reset()
 
     def reset(self) -> None:
-        self.total: dict[str, float] = defaultdict(float)
-        self.count: dict[str, int] = defaultdict(int)
+        self.total: dict[str, torch.Tensor] = {}
+        self.count: dict[str, torch.Tensor] = {}
 
-    def update(self, task_losses: dict[str, torch.Tensor], counts: dict[str, int]) -> None:
+    def update(self, task_losses: dict[str, torch.Tensor], inputs: dict[str, torch.Tensor]) -> None:
+        """Add each task's loss, weighted by the rows of the batch that carry its labels."""
         for name, loss in task_losses.items():
-            n = counts.get(name, 0)
-            if n:
-                self.total[name] += float(loss.detach()) * n
-                self.count[name] += n
+            labels = inputs.get(label_key(name))
+            if labels is None:
+                continue
+            n = labelled_row_count(labels).to(loss.device)
+            weighted = loss.detach().float() * n
+            self.total[name] = self.total[name] + weighted if name in self.total else weighted
+            self.count[name] = self.count[name] + n if name in self.count else n
 
     def means(self, prefix: str) -> dict[str, float]:
-        return {f"{prefix}{name}": self.total[name] / self.count[name] for name in self.total if self.count[name]}
+        """`{prefix + task: mean loss}` over the tasks that saw labels (one host transfer for all of them)."""
+        names = list(self.total)
+        if not names:
+            return {}
+        totals = torch.stack([self.total[n] for n in names]).cpu().tolist()
+        counts = torch.stack([self.count[n].float() for n in names]).cpu().tolist()
+        return {f"{prefix}{n}": t / c for n, t, c in zip(names, totals, counts) if c}
 
 
 class MultiTaskTrainer(Trainer):
@@ -75,7 +77,7 @@ class MultiTaskTrainer(Trainer):
         if outputs.loss is None:
             raise ValueError(f"the batch carries no label column; expected some of {self.label_names}")
         meter = self._train_meter if model.training else self._eval_meter
-        meter.update(outputs.task_losses, labelled_counts(self.model.config, inputs))
+        meter.update(outputs.task_losses, inputs)
         return (outputs.loss, outputs) if return_outputs else outputs.loss
 
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
