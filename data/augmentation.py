@@ -1,14 +1,13 @@
 """On-the-fly text augmentation for the training split: word dropout and random word swap.
 
-Randomness comes from `numpy` generators keyed on (seed, epoch, text, how often that text was served), so a run
-is reproducible for a seed, every epoch (and every call) sees a new variant, and evaluation data is never touched
-because only the training split gets the transform.
+Randomness comes from a `numpy` generator keyed on (seed, epoch, row index) and nothing else: a run is reproducible
+for a seed, every epoch sees a new variant of each row, a run resumed mid-epoch augments exactly as the run it
+continues, and evaluation data is never touched because only the training split gets the transform. The Trainer
+sets the epoch (`training.callbacks.AugmentationEpochCallback`).
 """
 
 from __future__ import annotations
 
-import zlib
-from collections import defaultdict
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -27,26 +26,19 @@ class WordAugmenter:
         self.swap_prob = swap_prob
         self.seed = seed
         self.epoch = 0
-        self._served: dict[int, int] = defaultdict(int)
 
     @property
     def enabled(self) -> bool:
         return self.dropout_prob > 0 or self.swap_prob > 0
 
     def set_epoch(self, epoch: int) -> None:
-        """Start a new epoch (optional: variants already differ between calls); resets the per-text counters."""
+        """Start epoch `epoch`: every row gets a new variant, the same one however often the epoch is replayed."""
         self.epoch = int(epoch)
-        self._served.clear()
 
-    def _rng(self, text: str) -> np.random.Generator:
-        key = zlib.crc32(text.encode("utf-8"))
-        count = self._served[key]
-        self._served[key] = count + 1
-        return np.random.default_rng([self.seed, self.epoch, key, count])
-
-    def augment(self, text: str) -> str:
-        """One augmented variant of `text` (unchanged when the draws say so or it has a single word)."""
-        rng = self._rng(text)
+    def augment(self, text: str, row: int = 0) -> str:
+        """The variant of `text` (training row `row`) for this epoch; unchanged when the draws say so or it has a
+        single word."""
+        rng = np.random.default_rng([self.seed, self.epoch, int(row)])
         words = text.split()
         if len(words) < 2:
             return text
@@ -62,19 +54,27 @@ class WordAugmenter:
             changed = True
         return " ".join(words) if changed else text
 
-    def __call__(self, texts: Sequence[str]) -> list[str]:
-        return [self.augment(t) for t in texts]
+    def __call__(self, texts: Sequence[str], rows: Sequence[int]) -> list[str]:
+        return [self.augment(text, row) for text, row in zip(texts, rows)]
+
+
+ROW_COLUMN = "row"
 
 
 def make_train_transform(tokenizer, label_keys: Sequence[str], augmenter: WordAugmenter, max_length: int,
                          text_column: str = "text") -> Callable[[dict], dict]:
-    """A `Dataset.set_transform` function: augment the batch's texts, tokenize them, pass the labels through."""
+    """A `Dataset.set_transform` function: augment the batch's texts, tokenize them, pass the labels through.
+
+    The split must carry its text and a `row` column (the row's index), which keys the augmentation.
+    """
 
     def transform(batch: dict) -> dict:
-        if text_column not in batch:
-            raise ValueError(f"the augmented training split needs its {text_column!r} column; run the Trainer with "
-                             "remove_unused_columns=False (MultiTaskCollator drops non-model columns itself)")
-        encoded = tokenizer(augmenter(batch[text_column]), truncation=True, max_length=max_length)
+        if text_column not in batch or ROW_COLUMN not in batch:
+            raise ValueError(f"the augmented training split needs its {text_column!r} and {ROW_COLUMN!r} columns; "
+                             "run the Trainer with remove_unused_columns=False (MultiTaskCollator drops non-model "
+                             "columns itself)")
+        texts = augmenter(batch[text_column], batch[ROW_COLUMN])
+        encoded = tokenizer(texts, truncation=True, max_length=max_length)
         out = {k: v for k, v in encoded.items()}
         for key in label_keys:
             out[key] = batch[key]

@@ -16,7 +16,7 @@ import pandas as pd
 import pyarrow as pa
 
 from data.arguments import DataArguments
-from data.augmentation import WordAugmenter, make_train_transform
+from data.augmentation import ROW_COLUMN, WordAugmenter, make_train_transform
 from data.collator import MultiTaskCollator
 from data.demo import demo_source, demo_tasks
 from data.labels import encode_task, infer_labels, raw_tokens
@@ -72,6 +72,7 @@ class PreparedData:
     weighted_sampling: str | None = None
     weighted_sampling_mode: str = "mean"
     max_length: int | None = None
+    train_lengths: np.ndarray | None = None
 
     @property
     def task_names(self) -> list[str]:
@@ -321,25 +322,31 @@ def prepare_data(args: DataArguments, tokenizer, seed: int = 42) -> PreparedData
     tasks = task_list.tasks
     raw = datasets.DatasetDict({s: rows_to_dataset(rows[s], tasks) for s in ("train", *EVAL_SPLITS) if s in rows})
     augmenter = WordAugmenter(args.word_dropout, args.word_dropout_rate, args.word_swap, seed)
-    tokenized = _tokenize(raw, rows, tokenizer, tasks, args, augmenter)
+    tokenized, train_lengths = _tokenize(raw, rows, tokenizer, tasks, args, augmenter)
     return PreparedData(tasks=tasks, raw=raw, tokenized=tokenized, collator=MultiTaskCollator(tokenizer, tasks),
                         train_labels=dict(rows["train"].labels), warnings=sink,
                         augmenter=augmenter if augmenter.enabled else None,
                         weighted_sampling=args.weighted_sampling, weighted_sampling_mode=args.weighted_sampling_mode,
-                        max_length=args.max_length)
+                        max_length=args.max_length, train_lengths=train_lengths)
 
 
 def _tokenize(raw: datasets.DatasetDict, rows: dict[str, SplitRows], tokenizer, tasks: list[dict],
-              args: DataArguments, augmenter: WordAugmenter) -> datasets.DatasetDict:
+              args: DataArguments, augmenter: WordAugmenter) -> tuple[datasets.DatasetDict, np.ndarray]:
+    """Token ids of every split (augmented on the fly for training when asked) and the training rows' lengths."""
     if not getattr(tokenizer, "is_fast", False):
         warn(f"{type(tokenizer).__name__} is not a fast tokenizer; tokenization will be slow", None)
     cache_dir, tok_hash = _cache_dir(args), tokenizer_fingerprint(tokenizer)
-    out = {}
+    out, train_lengths = {}, None
     for split, table in raw.items():
         ids = tokenize_texts(rows[split].texts, tokenizer, args.max_length, cache_dir, tok_hash)
-        keep = table if split == "train" and augmenter.enabled else table.remove_columns(["text"])
+        if split == "train":
+            train_lengths = np.array([len(x) for x in ids["input_ids"]])
+        if split == "train" and augmenter.enabled:  # the transform re-tokenizes each row's variant on the fly
+            keep = table.add_column(ROW_COLUMN, np.arange(len(table)))
+        else:
+            keep = table.remove_columns(["text"])
         out[split] = datasets.concatenate_datasets([ids, keep], axis=1)
     if augmenter.enabled:
         transform = make_train_transform(tokenizer, [label_key(t["name"]) for t in tasks], augmenter, args.max_length)
         out["train"] = out["train"].with_transform(transform)
-    return datasets.DatasetDict(out)
+    return datasets.DatasetDict(out), train_lengths

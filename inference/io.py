@@ -196,13 +196,19 @@ def render_table(texts: Sequence[str], results: Sequence[Mapping[str, Any]], del
     return buffer.getvalue()
 
 
-def write_atomic(path: str | os.PathLike, content: str) -> Path:
-    """Write text to `path` through a temporary file in the same folder and an atomic rename."""
+def current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def write_text_atomic(path: str | os.PathLike, content: str) -> Path:
+    """Write text to `path` through a temporary file in the same folder and an atomic rename, so a reader never
+    sees half a file; the file gets the mode a plain `open` would give (mkstemp alone makes it 0600)."""
     path = Path(path)
-    if path.parent and not path.parent.is_dir():
-        raise InputError(f"--output {str(path)!r}: folder {str(path.parent)!r} does not exist")
     handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(handle, 0o666 & ~current_umask())
         with os.fdopen(handle, "w", encoding="utf-8", newline="") as out:
             out.write(content)
         os.replace(tmp, path)
@@ -210,6 +216,14 @@ def write_atomic(path: str | os.PathLike, content: str) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def write_atomic(path: str | os.PathLike, content: str) -> Path:
+    """`write_text_atomic` for `--output`: a missing folder is an `InputError` naming the flag."""
+    path = Path(path)
+    if path.parent and not path.parent.is_dir():
+        raise InputError(f"--output {str(path)!r}: folder {str(path.parent)!r} does not exist")
+    return write_text_atomic(path, content)
 
 
 def write_predictions(

@@ -164,3 +164,35 @@ def committed_files(requests) -> dict[str, bytes]:
                 if entry["key"] == "file":
                     files[entry["value"]["path"]] = base64.b64decode(entry["value"]["content"])
     return files
+
+
+@pytest.fixture(scope="session")
+def tiny_backbone_dir(tmp_path_factory, tokenizer) -> str:
+    """A saved hidden-32, 2-layer BERT with the real MiniLM tokenizer: a backbone folder for fast real runs."""
+    import torch
+    from transformers import BertConfig, BertModel
+
+    folder = tmp_path_factory.mktemp("tiny_backbone")
+    torch.manual_seed(0)
+    config = BertConfig(**{**TINY, "vocab_size": len(tokenizer)}, max_position_embeddings=128)
+    BertModel(config, add_pooling_layer=False).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return str(folder)
+
+
+@pytest.fixture(scope="session")
+def demo_sample_csv(tmp_path_factory) -> Path:
+    """72 real demo tweets (24 per sentiment, seeded), with derived 0/1 columns `mention` (an @) and `hashtag`
+    (a #) for a multilabel task, and `question` (a ?) for a binary one."""
+    import pandas as pd
+
+    from data.demo import demo_csv_path
+
+    frame = pd.read_csv(demo_csv_path(), encoding="cp1252", encoding_errors="replace")
+    frame = frame.groupby("sentiment", group_keys=False).sample(24, random_state=0).sample(frac=1, random_state=0)
+    frame["text"] = frame["text"].str.replace(r"\s+", " ", regex=True)  # a lone carriage return would split a row
+    for column, marker in (("mention", "@"), ("hashtag", "#"), ("question", "?")):
+        frame[column] = frame["text"].str.contains(marker, regex=False).astype(int)
+    path = tmp_path_factory.mktemp("demo_sample") / "sample.csv"
+    frame[["text", "sentiment", "confidence", "mention", "hashtag", "question"]].to_csv(path, index=False)
+    return path

@@ -9,6 +9,7 @@ Early stopping is transformers' own `EarlyStoppingCallback`.
 from __future__ import annotations
 
 import logging
+import math
 
 from torch import nn
 from transformers import TrainerCallback
@@ -64,6 +65,22 @@ def validate_freeze_plan(strategy: str, freeze_layers: int, plan: dict[int, int 
                              f"{num_layers} (use 'all' for the whole encoder)")
 
 
+def current_epoch(state) -> int:
+    """0-based index of the epoch under way: `state.epoch` is e at the start of epoch e and e + k/steps after k
+    steps of it (also when a run resumes mid-epoch), so its floor is the epoch."""
+    return math.floor(state.epoch or 0)
+
+
+class AugmentationEpochCallback(TrainerCallback):
+    """Tells the word augmenter which epoch is under way, so each epoch draws new variants, reproducibly."""
+
+    def __init__(self, augmenter):
+        self.augmenter = augmenter
+
+    def on_epoch_begin(self, args, state, control, **kwargs):
+        self.augmenter.set_epoch(current_epoch(state))
+
+
 class FreezingCallback(TrainerCallback):
     """Applies `none`, `full`, `partial` or `progressive` freezing at the start of training and of each epoch."""
 
@@ -86,11 +103,11 @@ class FreezingCallback(TrainerCallback):
             unfreeze_top(model, self.target_for_epoch(epoch))
 
     def on_train_begin(self, args, state, control, model=None, **kwargs):
-        self.apply(model, int(state.epoch or 0))
+        self.apply(model, current_epoch(state))
 
     def on_epoch_begin(self, args, state, control, model=None, **kwargs):
         if self.strategy == "progressive":
-            self.apply(model, int(round(state.epoch or 0)))
+            self.apply(model, current_epoch(state))
 
 
 class TrainableParametersCallback(TrainerCallback):

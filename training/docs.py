@@ -26,15 +26,28 @@ def _default(field: dataclasses.Field) -> str:
     return "(unset)" if value is None else str(value)
 
 
-def _rows(cls, only_new: bool) -> list[str]:
+def documented_fields(cls, only_new: bool) -> list[dataclasses.Field]:
+    """The fields of an argument dataclass that are flags of this project: every field with a help string, and for
+    a `TrainingArguments` subclass (`only_new`) only those it adds or redefines."""
     stock = {f.name: f for f in dataclasses.fields(TrainingArguments)}
+    return [field for field in dataclasses.fields(cls)
+            if field.init and field.metadata.get("help") is not None
+            and not (only_new and stock.get(field.name) is field)]
+
+
+def flag_groups() -> list[tuple[str, type, bool]]:
+    """(title, dataclass, only_new) of the three flag groups of the training scripts."""
+    from data.arguments import DataArguments
+    from training.arguments import ModelArguments, MultiTaskTrainingArguments
+
+    return [("Model and losses", ModelArguments, False), ("Data", DataArguments, False),
+            ("Training (plus every `TrainingArguments` flag)", MultiTaskTrainingArguments, True)]
+
+
+def _rows(cls, only_new: bool) -> list[str]:
     rows = []
-    for field in dataclasses.fields(cls):
-        help_text = field.metadata.get("help")
-        if not field.init or help_text is None:
-            continue
-        if only_new and stock.get(field.name) is field:
-            continue
+    for field in documented_fields(cls, only_new):
+        help_text = field.metadata["help"]
         flags = [f"--{field.name.replace('_', '-')}", *field.metadata.get("aliases", [])]
         flags = [flag for flag in dict.fromkeys(flags) if "_" not in flag]
         help_text = " ".join(str(help_text).split()).replace("|", "\\|")
@@ -44,12 +57,8 @@ def _rows(cls, only_new: bool) -> list[str]:
 
 def flag_reference_markdown() -> str:
     """One table per argument group; stock TrainingArguments flags are listed only where this project changes them."""
-    from data.arguments import DataArguments
-    from training.arguments import ModelArguments, MultiTaskTrainingArguments
-
     parts = []
-    for title, cls, only_new in (("Model and losses", ModelArguments, False), ("Data", DataArguments, False),
-                                 ("Training (plus every `TrainingArguments` flag)", MultiTaskTrainingArguments, True)):
+    for title, cls, only_new in flag_groups():
         parts += [f"#### {title}", "", "| flag | default | meaning |", "|---|---|---|", *_rows(cls, only_new), ""]
     return "\n".join(parts).rstrip() + "\n"
 

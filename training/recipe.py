@@ -20,7 +20,12 @@ from modeling.losses import class_weights_from_counts, pos_weight_from_counts
 from modeling.modeling_multitask import MultiTaskModel
 from modeling.task_schema import label_key
 from training.arguments import DEFAULT_BACKBONE, ArgumentError, ModelArguments, MultiTaskTrainingArguments
-from training.callbacks import FreezingCallback, TrainableParametersCallback, validate_freeze_plan
+from training.callbacks import (
+    AugmentationEpochCallback,
+    FreezingCallback,
+    TrainableParametersCallback,
+    validate_freeze_plan,
+)
 from training.trainer import MultiTaskTrainer
 
 logger = logging.getLogger(__name__)
@@ -170,12 +175,15 @@ def build_model(model_args: ModelArguments, tasks: list[dict], backbone: str | N
     )
 
 
-def build_callbacks(training_args: MultiTaskTrainingArguments) -> list:
-    """Freezing, the trainable-parameter log line and (with a patience and evaluation) early stopping."""
+def build_callbacks(training_args: MultiTaskTrainingArguments, augmenter=None) -> list:
+    """Freezing, the trainable-parameter log line, the augmenter's epoch and (with a patience and evaluation) early
+    stopping."""
     callbacks = [
         FreezingCallback(training_args.freeze_strategy, training_args.freeze_layers, training_args.unfreeze_plan),
         TrainableParametersCallback(),
     ]
+    if augmenter is not None:
+        callbacks.append(AugmentationEpochCallback(augmenter))
     if training_args.patience and training_args.eval_strategy != "no" and training_args.load_best_model_at_end:
         callbacks.append(EarlyStoppingCallback(training_args.patience, training_args.min_delta))
     return callbacks
@@ -183,7 +191,7 @@ def build_callbacks(training_args: MultiTaskTrainingArguments) -> list:
 
 def build_trainer(model: MultiTaskModel, training_args: MultiTaskTrainingArguments, train_dataset, eval_dataset,
                   collator, tokenizer=None, compute_metrics=None, sample_weights: np.ndarray | None = None,
-                  model_init=None) -> MultiTaskTrainer:
+                  model_init=None, train_lengths: np.ndarray | None = None, augmenter=None) -> MultiTaskTrainer:
     """A `MultiTaskTrainer` wired with label names, callbacks and (optionally) weighted sampling."""
     training_args.label_names = [label_key(name) for name in model.config.task_names]
     training_args.remove_unused_columns = False
@@ -196,6 +204,7 @@ def build_trainer(model: MultiTaskModel, training_args: MultiTaskTrainingArgumen
         data_collator=collator,
         processing_class=tokenizer,
         compute_metrics=compute_metrics,
-        callbacks=build_callbacks(training_args),
+        callbacks=build_callbacks(training_args, augmenter),
         sample_weights=sample_weights,
+        train_lengths=train_lengths,
     )

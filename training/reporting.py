@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -18,6 +16,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from inference.io import write_text_atomic
 from training.metrics import compute_task_report, resolve_primary_metrics, summary_score
 
 MAX_SCATTER_POINTS = 5000
@@ -62,19 +61,10 @@ def to_jsonable(value):
 
 
 def write_json_atomic(path: str | Path, data) -> Path:
-    """Write JSON through a temporary file in the same folder and `os.replace`, so readers never see half a file."""
+    """Write JSON (NaN-free, see `to_jsonable`) through a temporary file and an atomic rename."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(to_jsonable(data), handle, indent=2, allow_nan=False)
-            handle.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return write_text_atomic(path, json.dumps(to_jsonable(data), indent=2, allow_nan=False) + "\n")
 
 
 def _fmt(value) -> str:
@@ -325,8 +315,6 @@ def write_reports(output_dir: str | Path, report: dict, log_history: list[dict] 
                                               {**report, "log_history": list(log_history or [])})
     markdown = render_markdown(report, files, output_dir)
     md_path = output_dir / "report.md"
-    tmp = md_path.with_name(".report.md.tmp")
-    tmp.write_text(markdown, encoding="utf-8")
-    os.replace(tmp, md_path)
+    write_text_atomic(md_path, markdown)
     files["report.md"] = md_path
     return files

@@ -8,18 +8,19 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from transformers import AutoTokenizer, set_seed
-from transformers.trainer_utils import get_last_checkpoint
 
 from data import DataArguments, PreparedData, prepare_data
 from modeling.serving import without_environment_keys
 from training.arguments import ArgumentError, ModelArguments, MultiTaskTrainingArguments
+from training.checkpoints import finished_training, last_complete_checkpoint, planned_steps
 from training.evaluation import run_evaluation, select_and_calibrate
 from training.metrics import build_compute_metrics, flat_task_metrics
+from training.model_card import push_folder_to_hub
+from training.outputs import publish, recover_interrupted, staging_folder
 from training.recipe import (
     build_model,
     build_trainer,
@@ -63,7 +64,7 @@ def prepare(model_args: ModelArguments, data_args: DataArguments, args: MultiTas
 
 
 def fit(model_args: ModelArguments, args: MultiTaskTrainingArguments, setup: Setup, model_init=None):
-    """Build the model and trainer and train; returns (trainer, calibration split or None)."""
+    """Build the model and trainer and train (or resume); returns (trainer, calibration split or None)."""
     data = setup.data
     select, calibrate = select_and_calibrate(data.tokenized, seed=args.seed)
     tasks = configure_tasks(data.task_dicts(), model_args, data.train_labels)
@@ -74,42 +75,75 @@ def fit(model_args: ModelArguments, args: MultiTaskTrainingArguments, setup: Set
         raise ArgumentError("no validation data: give --validation-file (or a single file to split), or set "
                             "--eval-strategy no --load-best-model-at-end false")
     trainer = build_trainer(model, args, data.tokenized["train"], select, data.collator, setup.tokenizer,
-                            build_compute_metrics(model.config.tasks), weights, model_init)
-    resume = get_last_checkpoint(args.output_dir) if args.resume and os.path.isdir(args.output_dir) else None
-    if args.resume and resume is None:
-        logger.warning("--resume: no checkpoint in %s, starting from scratch", args.output_dir)
-    trainer.train(resume_from_checkpoint=resume)
+                            build_compute_metrics(model.config.tasks), weights, model_init, data.train_lengths,
+                            data.augmenter)
+    train_or_resume(trainer)
     return trainer, calibrate
+
+
+def train_or_resume(trainer: MultiTaskTrainer) -> None:
+    """`trainer.train()`, from the last complete checkpoint under `--resume`; a run whose checkpoint shows that it
+    had finished training is not trained further (its best or last weights are loaded for the final save)."""
+    args = trainer.args
+    if trainer.is_world_process_zero():
+        recover_interrupted(args.output_dir)
+    checkpoint = last_complete_checkpoint(args.output_dir) if args.resume else None
+    if args.resume and checkpoint is None:
+        logger.warning("--resume: no complete checkpoint in %s, starting from scratch", args.output_dir)
+    per_epoch = max(len(trainer.get_train_dataloader()) // args.gradient_accumulation_steps, 1)
+    if checkpoint is not None and finished_training(checkpoint, planned_steps(args.max_steps, args.num_train_epochs,
+                                                                              per_epoch)):
+        logger.info("--resume: %s had finished training; evaluating and saving only", checkpoint)
+        restore_finished_run(trainer, checkpoint)
+        return
+    if checkpoint is not None:
+        logger.info("--resume: continuing from %s", checkpoint)
+    trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+
+
+def restore_finished_run(trainer: MultiTaskTrainer, checkpoint: Path) -> None:
+    """Trainer state from `checkpoint` and the weights the run ended with (its best checkpoint when it kept one)."""
+    from safetensors.torch import load_model
+    from transformers import TrainerState
+
+    trainer.state = TrainerState.load_from_json(str(checkpoint / "trainer_state.json"))
+    best = trainer.state.best_model_checkpoint
+    source = Path(best) if trainer.args.load_best_model_at_end and best and Path(best).is_dir() else checkpoint
+    load_model(trainer.model, str(source / "model.safetensors"))
 
 
 def evaluate_and_save(trainer: MultiTaskTrainer, setup: Setup, calibrate, run_arguments: dict) -> dict | None:
     """Fit thresholds/temperatures on the calibration split, report on test, save model + reports (+ push).
 
+    Everything is written into a staging folder that replaces the output folder only once it is complete.
     Under multi-process training only the main process calibrates, reports and saves; it returns None elsewhere.
     """
     args, data = trainer.args, setup.data
-    report = None
-    if trainer.is_world_process_zero():
-        test = data.tokenized["test"] if "test" in data.tokenized else trainer.eval_dataset
-        split = "test" if "test" in data.tokenized else "validation (also used for checkpoint selection)"
-        report = run_evaluation(trainer.model, test, data.collator, args.output_dir, calibrate_dataset=calibrate,
-                                log_history=trainer.state.log_history, batch_size=args.per_device_eval_batch_size,
-                                split=split)
-        save_run(trainer, setup, report, run_arguments)
-    if args.push_to_hub:  # the Trainer re-saves and rewrites the card through our create_model_card
-        trainer.push_to_hub(commit_message="Multi-task model, thresholds and reports", report=report,
-                            data_description=describe_data(data))
+    if not trainer.is_world_process_zero():
+        return None
+    staging = staging_folder(args.output_dir)
+    test = data.tokenized["test"] if "test" in data.tokenized else trainer.eval_dataset
+    split = "test" if "test" in data.tokenized else "validation (also used for checkpoint selection)"
+    report = run_evaluation(trainer.model, test, data.collator, staging, calibrate_dataset=calibrate,
+                            log_history=trainer.state.log_history, batch_size=args.per_device_eval_batch_size,
+                            split=split)
+    save_run(trainer, setup, report, run_arguments, staging)
+    publish(staging, args.output_dir)
+    if args.push_to_hub:
+        url = push_folder_to_hub(args.output_dir, trainer.hub_model_id or args.hub_model_id, token=args.hub_token,
+                                 private=args.hub_private_repo,
+                                 commit_message="Multi-task model, thresholds and reports")
+        logger.info("pushed %s to %s", args.output_dir, url)
     return report
 
 
-def save_run(trainer: MultiTaskTrainer, setup: Setup, report: dict, run_arguments: dict) -> Path:
+def save_run(trainer: MultiTaskTrainer, setup: Setup, report: dict, run_arguments: dict, folder: Path) -> Path:
     """Model (with fitted thresholds/temperatures in its config), tokenizer, tasks, arguments, model card."""
-    output_dir = Path(trainer.args.output_dir)
-    trainer.save_model(str(output_dir))
-    write_json_atomic(output_dir / "tasks.json", trainer.model.config.tasks)
-    write_json_atomic(output_dir / "arguments.json", run_arguments)
-    trainer.create_model_card(report=report, data_description=describe_data(setup.data))
-    return output_dir
+    trainer.save_model(str(folder))
+    write_json_atomic(folder / "tasks.json", trainer.model.config.tasks)
+    write_json_atomic(folder / "arguments.json", run_arguments)
+    trainer.create_model_card(report=report, data_description=describe_data(setup.data), folder=folder)
+    return folder
 
 
 def describe_data(data: PreparedData) -> dict:

@@ -17,6 +17,7 @@ from modeling.losses import labelled_row_count
 from modeling.task_schema import label_key
 from training.model_card import write_model_card
 from training.optimization import build_parameter_groups
+from training.samplers import SeededLengthGroupedSampler, SeededWeightedSampler
 
 
 class TaskLossMeter:
@@ -60,13 +61,17 @@ class MultiTaskTrainer(Trainer):
     Args:
         sample_weights: optional per-example weights of the training split (e.g. `PreparedData.sample_weights`);
             when given, batches are drawn with replacement in proportion to them.
+        train_lengths: token counts of the training rows for `group_by_length` (from the data pipeline, so an
+            on-the-fly transform is not run over the whole split to measure them).
         Everything else is passed to `transformers.Trainer`. `args` may be a `MultiTaskTrainingArguments`, whose
         `backbone_lr`, `head_lr` and `layer_lr_decay` shape the optimizer groups.
     """
 
-    def __init__(self, *args, sample_weights: np.ndarray | None = None, **kwargs):
+    def __init__(self, *args, sample_weights: np.ndarray | None = None, train_lengths: np.ndarray | None = None,
+                 **kwargs):
         super().__init__(*args, **kwargs)
         self.sample_weights = None if sample_weights is None else np.asarray(sample_weights, dtype=np.float64)
+        self.train_lengths = None if train_lengths is None else np.asarray(train_lengths)
         self._train_meter, self._eval_meter = TaskLossMeter(), TaskLossMeter()
         if self.args.label_names is None:
             self.label_names = [label_key(name) for name in self.model.config.task_names]
@@ -98,19 +103,31 @@ class MultiTaskTrainer(Trainer):
         return output
 
     def _get_train_sampler(self, train_dataset=None):
-        """Weighted sampling with replacement when weights were given; the stock sampler otherwise.
+        """Weighted sampling (with replacement) when weights were given, length grouping under `group_by_length`,
+        the stock sampler otherwise (`random` is seeded per epoch by accelerate, `sequential` has no randomness).
 
-        The generator is seeded with `args.seed`, so every process draws the same sequence and accelerate's batch
-        sharding gives each process its own slice of it under multi-process training.
+        Our samplers reseed with `seed + epoch`, so every process draws the same sequence (accelerate hands each
+        its own batches) and a resumed run draws the batches of the run it continues.
         """
-        if self.sample_weights is None:
-            return super()._get_train_sampler(train_dataset)
         dataset = self.train_dataset if train_dataset is None else train_dataset
-        if len(self.sample_weights) != len(dataset):
-            raise ValueError(f"{len(self.sample_weights)} sample weights for {len(dataset)} training rows")
-        generator = torch.Generator().manual_seed(self.args.seed)
-        weights = torch.as_tensor(self.sample_weights, dtype=torch.double)
-        return torch.utils.data.WeightedRandomSampler(weights, len(dataset), replacement=True, generator=generator)
+        seed = self.args.data_seed if self.args.data_seed is not None else self.args.seed
+        if self.sample_weights is not None:
+            if len(self.sample_weights) != len(dataset):
+                raise ValueError(f"{len(self.sample_weights)} sample weights for {len(dataset)} training rows")
+            return SeededWeightedSampler(self.sample_weights, seed)
+        if self.args.train_sampling_strategy == "group_by_length":
+            lengths = self.train_lengths if self.train_lengths is not None else [len(x) for x in dataset["input_ids"]]
+            if len(lengths) != len(dataset):
+                raise ValueError(f"{len(lengths)} lengths for {len(dataset)} training rows")
+            batch = self.args.train_batch_size * self.args.gradient_accumulation_steps
+            return SeededLengthGroupedSampler(lengths, batch, seed)
+        return super()._get_train_sampler(train_dataset)
+
+    def _get_eval_sampler(self, eval_dataset):
+        """Evaluation in dataset order (the stock `group_by_length` would permute predictions)."""
+        if eval_dataset is None or self.args.world_size > 1:
+            return super()._get_eval_sampler(eval_dataset) if eval_dataset is not None else None
+        return torch.utils.data.SequentialSampler(eval_dataset)
 
     def create_optimizer(self, model=None):
         """AdamW (or `args.optim`) over all parameters, grouped by learning rate and weight decay."""
@@ -131,7 +148,8 @@ class MultiTaskTrainer(Trainer):
         self.optimizer = optimizer_cls(groups, lr=self.args.learning_rate, **optimizer_kwargs)
         return self.optimizer
 
-    def create_model_card(self, report: dict | None = None, data_description: dict | None = None, **kwargs):
+    def create_model_card(self, report: dict | None = None, data_description: dict | None = None,
+                          folder: str | Path | None = None, **kwargs):
         """Our card (tasks, labels, thresholds, metrics, arguments, usage) instead of the stock one.
 
         `push_to_hub` calls this too, so the card on the Hub is the same as the saved one.
@@ -142,4 +160,4 @@ class MultiTaskTrainer(Trainer):
                      "training_args": self.args, "data": data_description}
         if report is not None:
             card_args["metrics"] = report
-        write_model_card(self.args.output_dir, self.model.config, **card_args)
+        write_model_card(folder or self.args.output_dir, self.model.config, **card_args)
