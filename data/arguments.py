@@ -82,6 +82,12 @@ class DataArguments:
         return not (self.train_file or self.dataset_name or self.tasks_file_has_sources)
 
     @property
+    def may_have_validation(self) -> bool:
+        """False only when no validation data can come: no file, no split carved out, no tasks-file or dataset
+        source that could hold one."""
+        return bool(self.validation_file or self.validation_split > 0 or self.dataset_name or self.tasks_file)
+
+    @property
     def tasks_file_has_sources(self) -> bool:
         if not self.tasks_file:
             return False

@@ -77,6 +77,22 @@ def raw_tokens(task: dict, frame: pd.DataFrame, columns: list[str]) -> set[str]:
     return set(_tokens(frame[columns[0]]).dropna())
 
 
+def check_no_negative_ids(task: dict, frame: pd.DataFrame, columns: list[str], origin: str) -> None:
+    """Label names inferred from integer tokens are class ids, and an id cannot be negative."""
+    if task["type"] not in ("multiclass", "multilabel") or len(columns) != 1:
+        return
+    tokens = _token_lists(frame[columns[0]]) if task["type"] == "multilabel" else _tokens(frame[columns[0]])
+    negative = tokens.map(lambda cell: any(re.fullmatch(r"-\d+", t) for t in (
+        cell if isinstance(cell, list) else [cell] if isinstance(cell, str) else [])))
+    bad = negative.to_numpy(dtype=bool)
+    if bad.any():
+        row, count = first_bad(bad, frame.index)
+        value = frame[columns[0]].to_numpy()[np.flatnonzero(bad)[0]]
+        raise DataValidationError(f"{where(origin, row, columns[0])}: negative label id in {str(value)!r} for task "
+                                  f"{task['name']!r} ({count} such row(s)); ids index the label names from 0: leave "
+                                  "the cell empty for a missing label, or list the label names in a tasks file")
+
+
 def infer_labels(task: dict, tokens: set[str], columns: list[str]) -> list[str]:
     """Label names for a task that gave none, from the training split's tokens (sorted, ints numerically)."""
     if task["type"] == "regression" or (task["type"] == "multilabel" and len(columns) > 1):
@@ -181,6 +197,13 @@ def _regression(task: dict, frame: pd.DataFrame, cols: list[str], origin: str) -
             raise DataValidationError(f"{where(origin, row, col)}: non-numeric value {raw[bad].iloc[0]!r} for "
                                       f"regression task {task['name']!r} ({count} such row(s); leave the cell empty "
                                       "for a missing value)")
+        infinite = np.isinf(numeric.to_numpy(dtype=np.float64))
+        if infinite.any():
+            row, count = first_bad(infinite, frame.index)
+            shown = str(raw[infinite].iloc[0])
+            raise DataValidationError(f"{where(origin, row, col)}: non-finite value {shown!r} for "
+                                      f"regression task {task['name']!r} ({count} such row(s); targets must be "
+                                      "finite numbers)")
         out[:, j] = numeric.to_numpy(dtype=np.float64)
     return out
 

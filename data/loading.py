@@ -7,6 +7,8 @@ into `labels.stress`, also reachable as `stress` when that name is free.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from pathlib import Path
 
@@ -31,14 +33,41 @@ def detect_format(path: str) -> str:
     return fmt
 
 
+def check_unique_columns(names: list, origin: str) -> None:
+    """Two columns with one name would make one of them unreachable (pandas renames the second `name.1`)."""
+    seen: set = set()
+    duplicated = [name for name in names if name in seen or seen.add(name)]
+    if duplicated:
+        raise DataValidationError(f"{origin}: column name {duplicated[0]!r} appears more than once in the header; "
+                                  "rename the columns so each is unique")
+
+
+def _decode_error(src: Source, sep: str, err: UnicodeDecodeError) -> DataValidationError:
+    """The first undecodable byte located by data row (header not counted), read from the whole file."""
+    raw = Path(src.path).read_bytes()
+    encoding = src.encoding or "utf-8"
+    try:
+        raw.decode(encoding)
+        start = err.start
+    except UnicodeDecodeError as whole:
+        start = whole.start
+    records = sum(1 for _ in csv.reader(io.StringIO(raw[:start].decode(encoding), newline=""), delimiter=sep))
+    row = records if src.column_names else records - 1  # the record holding the byte, header not counted
+    return DataValidationError(f"{src.path}, row {max(row, 1)}: not {encoding} text (byte 0x{raw[start]:02x} at "
+                               f"offset {start}); set `encoding:` on the source (e.g. cp1252, latin-1)")
+
+
 def _read_delimited(src: Source, sep: str) -> pd.DataFrame:
     header = None if src.column_names else "infer"
+    encoding, errors = src.encoding or "utf-8", src.encoding_errors or "strict"
     try:
-        frame = pd.read_csv(src.path, sep=sep, header=header, names=src.column_names, encoding=src.encoding or "utf-8",
-                            encoding_errors=src.encoding_errors or "strict", keep_default_na=False, na_values=[""])
+        if header is not None:
+            with open(src.path, encoding=encoding, errors=errors, newline="") as handle:
+                check_unique_columns(next(csv.reader(handle, delimiter=sep), []), src.path)
+        frame = pd.read_csv(src.path, sep=sep, header=header, names=src.column_names, encoding=encoding,
+                            encoding_errors=errors, keep_default_na=False, na_values=[""])
     except UnicodeDecodeError as err:
-        raise DataValidationError(f"{src.path}: not {src.encoding or 'utf-8'} text ({err.reason} at byte "
-                                  f"{err.start}); set `encoding:` on the source (e.g. cp1252, latin-1)") from None
+        raise _decode_error(src, sep, err) from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as err:
         raise DataValidationError(f"{src.path}: cannot parse as {'TSV' if sep == chr(9) else 'CSV'} ({err})") from None
     if src.column_names and len(frame.columns) != len(src.column_names):
@@ -47,28 +76,58 @@ def _read_delimited(src: Source, sep: str) -> pd.DataFrame:
     return frame
 
 
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _unique_keys(pairs: list[tuple]) -> dict:
+    """`object_pairs_hook` for JSON: a key twice in one object is an error, not a silent overwrite."""
+    seen: set = set()
+    for key, _ in pairs:
+        if key in seen:
+            raise _DuplicateKey(key)
+        seen.add(key)
+    return dict(pairs)
+
+
 def _read_json(path: str, lines: bool) -> list:
+    raw = Path(path).read_bytes()
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = raw.decode("utf-8")
     except UnicodeDecodeError as err:
-        raise DataValidationError(f"{path}: not utf-8 text ({err.reason} at byte {err.start})") from None
-    if not lines:
-        try:
-            records = json.loads(text)
-        except json.JSONDecodeError as err:
-            raise DataValidationError(f"{path}: invalid JSON at line {err.lineno} ({err.msg})") from None
-        if isinstance(records, dict) and len(records) == 1 and isinstance(next(iter(records.values())), list):
-            records = next(iter(records.values()))
-        if not isinstance(records, list):
-            raise DataValidationError(f"{path}: expected a JSON list of records (one object per example)")
-        return records
+        line = raw.count(b"\n", 0, err.start) + 1
+        raise DataValidationError(f"{path}, line {line}: not utf-8 text (byte 0x{raw[err.start]:02x} at offset "
+                                  f"{err.start}); re-encode the file as UTF-8") from None
+    return _json_lines(path, text) if lines else _json_document(path, text)
+
+
+def _json_document(path: str, text: str) -> list:
+    try:
+        records = json.loads(text, object_pairs_hook=_unique_keys)
+    except json.JSONDecodeError as err:
+        raise DataValidationError(f"{path}: invalid JSON at line {err.lineno} ({err.msg})") from None
+    except _DuplicateKey as err:
+        raise DataValidationError(f"{path}: key {err.args[0]!r} appears twice in one record; keys must be unique "
+                                  "(the second would silently win)") from None
+    if isinstance(records, dict) and len(records) == 1 and isinstance(next(iter(records.values())), list):
+        records = next(iter(records.values()))
+    if not isinstance(records, list):
+        raise DataValidationError(f"{path}: expected a JSON list of records (one object per example)")
+    return records
+
+
+def _json_lines(path: str, text: str) -> list:
+    """One record per `\\n`-separated line (not `str.splitlines`: U+2028 and friends are valid inside JSON)."""
     records = []
-    for lineno, line in enumerate(text.splitlines(), start=1):
+    for lineno, line in enumerate(text.split("\n"), start=1):
         if line.strip():
             try:
-                records.append(json.loads(line))
+                records.append(json.loads(line, object_pairs_hook=_unique_keys))
             except json.JSONDecodeError as err:
                 raise DataValidationError(f"{path}, line {lineno}: invalid JSON ({err.msg})") from None
+            except _DuplicateKey as err:
+                raise DataValidationError(f"{path}, line {lineno}: key {err.args[0]!r} appears twice; keys must be "
+                                          "unique (the second would silently win)") from None
     return records
 
 
@@ -133,7 +192,12 @@ def read_source(src: Source, split: str = "train") -> pd.DataFrame:
         frame = _records_frame(_read_json(src.path, lines=fmt == "jsonl"), src.path)
     elif fmt == "parquet":
         try:
+            import pyarrow.parquet as pq
+
+            check_unique_columns(pq.read_schema(src.path).names, src.path)
             frame = flatten(pd.read_parquet(src.path))
+        except DataValidationError:
+            raise
         except Exception as err:  # pyarrow raises its own error types
             raise DataValidationError(f"{src.path}: cannot read as Parquet ({err})") from None
     else:

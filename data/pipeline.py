@@ -19,7 +19,7 @@ from data.arguments import DataArguments
 from data.augmentation import ROW_COLUMN, WordAugmenter, make_train_transform
 from data.collator import MultiTaskCollator
 from data.demo import demo_source, demo_tasks
-from data.labels import encode_task, infer_labels, raw_tokens
+from data.labels import check_no_negative_ids, encode_task, infer_labels, raw_tokens
 from data.loading import disk_splits, load_hub, read_source
 from data.sampling import label_counts, sample_weights
 from data.sources import SPLITS, Source, TasksFile, read_tasks_file
@@ -188,6 +188,7 @@ def _infer_missing_labels(tasks: TaskList, train: list[tuple[Source, pd.DataFram
             cols = src.task_columns(name, tasks.columns[name])
             if cols:
                 columns = cols
+                check_no_negative_ids(task, frame, cols, src.origin)
                 tokens |= raw_tokens(task, frame, cols)
         if not tokens and task["type"] in ("multiclass", "multilabel") and len(columns) == 1:
             raise DataValidationError(f"task {name!r}: no labelled row in the training split "

@@ -58,7 +58,17 @@ def require_columns(frame: pd.DataFrame, columns: list[str], origin: str, what: 
 
 
 def check_texts(texts: pd.Series, origin: str, column: str) -> None:
-    """Texts must be present and not only whitespace."""
+    """Texts must be strings (not numbers or lists), present, and not only whitespace."""
+    if pd.api.types.is_numeric_dtype(texts) or pd.api.types.is_bool_dtype(texts):
+        raise DataValidationError(f"{origin}, column {column!r}: holds {texts.dtype} values, not text; point "
+                                  "--text-column (or text_column in a tasks file) at the column with the texts")
+    not_text = texts.map(lambda value: value is not None and not isinstance(value, str)
+                         and not (isinstance(value, float) and np.isnan(value))).to_numpy(dtype=bool)
+    if not_text.any():
+        row, count = first_bad(not_text, texts.index)
+        value = texts.to_numpy()[np.flatnonzero(not_text)[0]]
+        raise DataValidationError(f"{where(origin, row, column)}: a {type(value).__name__} ({value!r:.60}), not a "
+                                  f"text ({count} such row(s)); the text column must hold strings")
     as_str = texts.where(texts.notna(), "").astype(str)
     empty = as_str.str.strip().eq("").to_numpy()
     if empty.any():

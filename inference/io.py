@@ -85,7 +85,7 @@ def _json_object(value: Any, where: str) -> dict[str, Any]:
 def parse_json_lines(content: str, column: str, source: str) -> list[str]:
     """Texts of one field of a JSON Lines document (blank lines skipped)."""
     rows, seen = [], {}
-    for number, line in enumerate(content.splitlines(), start=1):
+    for number, line in enumerate(split_lines(content), start=1):
         if not line.strip():
             continue
         try:
@@ -118,9 +118,18 @@ def parse_json_document(content: str, column: str, source: str) -> list[str]:
     return [_cell_text(row[column]) for row in rows]
 
 
+def split_lines(content: str) -> list[str]:
+    """Lines ended by `\\n` or `\\r\\n` only (a final newline ends the last line). `str.splitlines` would also cut
+    at form feeds, U+2028 and other separators that belong inside a text, and the output would not line up."""
+    lines = content.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    return [line[:-1] if line.endswith("\r") else line for line in lines]
+
+
 def parse_lines(content: str, source: str) -> list[str]:
     """One text per line; inner blank lines are texts too (they get a prediction), a final newline is not."""
-    lines = content.splitlines()
+    lines = split_lines(content)
     if not lines:
         raise InputError(f"{source} is empty: expected one text per line")
     return lines
@@ -196,19 +205,15 @@ def render_table(texts: Sequence[str], results: Sequence[Mapping[str, Any]], del
     return buffer.getvalue()
 
 
-def current_umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 def write_text_atomic(path: str | os.PathLike, content: str) -> Path:
     """Write text to `path` through a temporary file in the same folder and an atomic rename, so a reader never
     sees half a file; the file gets the mode a plain `open` would give (mkstemp alone makes it 0600)."""
     path = Path(path)
     handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        os.fchmod(handle, 0o666 & ~current_umask())
+        mask = os.umask(0)
+        os.umask(mask)
+        os.fchmod(handle, 0o666 & ~mask)
         with os.fdopen(handle, "w", encoding="utf-8", newline="") as out:
             out.write(content)
         os.replace(tmp, path)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import os
 from dataclasses import dataclass
 
 import torch
@@ -21,6 +22,7 @@ from transformers.utils.generic import can_return_tuple
 from .configuration_multitask import MultiTaskConfig
 from .losses import UncertaintyWeighting, compute_task_loss, labelled_row_count
 from .pooling import build_pooling
+from .serving import check_saved_folder
 from .task_schema import head_output_size, label_key
 
 ACTIVATIONS = {"gelu": nn.GELU, "relu": nn.ReLU, "tanh": nn.Tanh, "silu": nn.SiLU}
@@ -189,6 +191,15 @@ class MultiTaskModel(MultiTaskPreTrainedModel):
         config = MultiTaskConfig(encoder_config=encoder_config, encoder_name_or_path=str(name_or_path), tasks=tasks,
                                  **config_kwargs)
         return cls(config, encoder=encoder)
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
+        """`PreTrainedModel.from_pretrained`; a local folder is checked first (config of this model type, readable
+        weights), so an incomplete or corrupt save fails with one `SavedModelError` line naming the file."""
+        if isinstance(pretrained_model_name_or_path, (str, os.PathLike)) and os.path.isdir(
+                pretrained_model_name_or_path) and not kwargs.get("subfolder"):
+            check_saved_folder(pretrained_model_name_or_path, tokenizer=False)
+        return super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
 
     # ----- encoder access for freezing -----
 

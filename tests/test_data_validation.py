@@ -93,3 +93,70 @@ def test_unseen_label_and_train_test_overlap_are_warnings(tmp_path, tokenizer):
     assert "task 'label': label(s) never seen in training: fear" in messages
     assert "2 distinct text(s) appear in both the train and the test split; test scores will be optimistic" in messages
     assert prepared.warnings == messages
+
+
+@pytest.mark.parametrize("value, shown", [("inf", "inf"), ("-inf", "-inf"), ("1e309", "inf")])
+def test_non_finite_regression_target(tmp_path, value, shown):
+    train = _csv(tmp_path, "train.csv", text=["a", "b", "c"], score=["1.5", value, "2"])
+    msg = _fail(DataArguments(train_file=[train], task=["score:regression"]))
+    assert msg.startswith(f"{train}, row 2, column 'score': non-finite value '{shown}' for regression task 'score'")
+
+
+def test_a_numeric_text_column_is_refused(tmp_path):
+    train = _csv(tmp_path, "train.csv", text=[1, 2, 3], label=["x", "y", "x"])
+    msg = _fail(DataArguments(train_file=[train], task=["label:multiclass"]))
+    assert msg.startswith(f"{train}, column 'text': holds int64 values, not text")
+
+
+def test_list_cells_in_a_parquet_text_column_are_refused(tmp_path):
+    path = tmp_path / "train.parquet"
+    pd.DataFrame({"text": [["a", "list"], ["b"], ["c"]], "label": ["x", "y", "x"]}).to_parquet(path)
+    msg = _fail(DataArguments(train_file=[str(path)], task=["label:multiclass"]))
+    assert msg.startswith(f"{path}, row 1, column 'text': a ndarray") and "not a text (3 such row(s)" in msg
+
+
+def test_json_numbers_among_texts_name_the_row(tmp_path):
+    path = tmp_path / "train.jsonl"
+    path.write_text('{"text": "fine", "label": "x"}\n{"text": 42, "label": "y"}\n{"text": "ok", "label": "x"}\n')
+    msg = _fail(DataArguments(train_file=[str(path)], task=["label:multiclass"]))
+    assert msg.startswith(f"{path}, row 2, column 'text': a int (42), not a text (1 such row(s)")
+
+
+@pytest.mark.parametrize("name, write, fragment", [
+    ("d.csv", lambda p: p.write_text("text,label,label\na,x,y\n"), "column name 'label' appears more than once"),
+    ("d.tsv", lambda p: p.write_text("text\tlabel\ttext\na\tx\tb\n"), "column name 'text' appears more than once"),
+    ("d.jsonl", lambda p: p.write_text('{"text": "a", "label": "x", "label": "y"}\n'),
+     "line 1: key 'label' appears twice"),
+    ("d.json", lambda p: p.write_text('[{"text": "a", "label": "x", "label": "y"}]'), "key 'label' appears twice"),
+])
+def test_duplicated_column_names_are_refused(tmp_path, name, write, fragment):
+    write(tmp_path / name)
+    msg = _fail(DataArguments(train_file=[str(tmp_path / name)], task=["label:multiclass"]))
+    assert msg.startswith(str(tmp_path / name)) and fragment in msg
+
+
+def test_duplicated_parquet_columns_are_refused(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "d.parquet"
+    pq.write_table(pa.table([["a"], ["x"], ["y"]], names=["text", "label", "label"]), path)
+    assert "column name 'label' appears more than once" in _fail(
+        DataArguments(train_file=[str(path)], task=["label:multiclass"]))
+
+
+@pytest.mark.parametrize("task, cells", [("tags:multilabel", ["0,2", "1", "-1,0"]),
+                                         ("tags:multiclass", ["0", "1", "-1"])])
+def test_negative_ids_are_refused_when_labels_are_inferred(tmp_path, task, cells):
+    train = _csv(tmp_path, "train.csv", text=["a", "b", "c"], tags=cells)
+    msg = _fail(DataArguments(train_file=[train], task=[task]))
+    assert msg.startswith(f"{train}, row 3, column 'tags': negative label id in '{cells[2]}'")
+
+
+def test_an_encoding_error_names_the_row_even_deep_in_a_large_file(tmp_path):
+    path = tmp_path / "big.csv"
+    rows = [f'"text number {i}, with a comma",x' for i in range(200_000)]
+    rows[150_000] = 'caf\xe9,x'
+    path.write_bytes(("text,label\n" + "\n".join(rows) + "\n").encode("utf-8").replace("\xe9".encode(), b"\xe9"))
+    msg = _fail(DataArguments(train_file=[str(path)], task=["label:multiclass"]))
+    assert msg.startswith(f"{path}, row 150001: not utf-8 text (byte 0xe9 at offset ")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -140,19 +141,25 @@ def test_evaluate_model_script_end_to_end(saved_model, csv_file, tmp_path):
     assert {p.name for p in (out / "plots").iterdir()} >= {"confusion_matrix_sentiment.png", "scatter_vad.png"}
 
 
-@pytest.mark.parametrize("case", ["missing_file", "no_model", "bad_column_flag", "no_label_columns"])
+@pytest.mark.parametrize("case", ["missing_file", "no_model", "bad_column_flag", "no_label_columns",
+                                  "no_tokenizer"])
 def test_evaluate_model_bad_input_is_one_line(case, saved_model, csv_file, tmp_path, capsys):
     unlabelled = tmp_path / "plain.csv"
     unlabelled.write_text("text,other\nhello,1\n")
+    partial = tmp_path / "partial"
+    shutil.copytree(saved_model, partial)
+    (partial / "tokenizer.json").unlink()
     args = {"missing_file": ["--model", str(saved_model), "--test-file", str(tmp_path / "nope.csv")],
             "no_model": ["--model", str(tmp_path), "--test-file", str(csv_file)],
             "bad_column_flag": ["--model", str(saved_model), "--test-file", str(csv_file), "--column", "vad"],
-            "no_label_columns": ["--model", str(saved_model), "--test-file", str(unlabelled)]}[case]
+            "no_label_columns": ["--model", str(saved_model), "--test-file", str(unlabelled)],
+            "no_tokenizer": ["--model", str(partial), "--test-file", str(csv_file)]}[case]
     assert evaluate_model.main(args) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("evaluate_model.py: error: ") and "\n" not in err and "Traceback" not in err
     expected = {"missing_file": "file not found", "no_model": "no config.json",
-                "bad_column_flag": "TASK=COL", "no_label_columns": "no label column for any task"}[case]
+                "bad_column_flag": "TASK=COL", "no_label_columns": "no label column for any task",
+                "no_tokenizer": "has no saved tokenizer"}[case]
     assert expected in err
 
 

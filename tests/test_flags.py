@@ -322,6 +322,19 @@ def check_load_best_false(run, env):
     assert not any(type(c).__name__ == "EarlyStoppingCallback" for c in run.trainer.callback_handler.callbacks)
 
 
+def check_restore_callback_states(run, env, go):
+    """The run stopped at step 2 with one evaluation without improvement; patience 3 ends it at step 4 when the
+    counter is restored (as the uninterrupted run would), at step 5 when it starts again from 0."""
+    import shutil
+
+    flags = ["--resume", "--max-steps", "8", *EVERY_STEP, "--patience", "3", "--min-delta", "1e9"]
+    for restore, stop in (("true", 4), ("false", 5)):
+        out = env.tmp / f"copy-{restore}"
+        shutil.copytree(run.out, out)
+        resumed = go(*flags, "--restore-callback-states-from-checkpoint", restore, out=out)
+        assert resumed.state.global_step == stop, (restore, resumed.state.global_step)
+
+
 def check_resume(run, env, go):
     resumed = go("--resume", "--max-steps", "4", *EVERY_STEP, out=run.out)
     assert resumed.state.global_step == 4 and "--resume: continuing from " in resumed.log
@@ -375,10 +388,13 @@ TRAINING_CASES = {
     "patience": ([*EVERY_STEP, "--patience", "1", "--min-delta", "1e9"], lambda r, e: r.state.global_step == 2),
     "min_delta": ([*EVERY_STEP, "--patience", "2", "--min-delta", "1e9"], lambda r, e: r.state.global_step == 3),
     "resume": (["--max-steps", "2", *EVERY_STEP], "resume"),
+    "restore_callback_states_from_checkpoint": (["--max-steps", "2", *EVERY_STEP, "--patience", "3", "--min-delta",
+                                                 "1e9"], "restore_callback_states"),
 }
 
 CASES = {**MODEL_CASES, **DATA_CASES, **TRAINING_CASES}
-TWO_RUN_CHECKS = {"dataset_config": check_dataset_config, "resume": check_resume}
+TWO_RUN_CHECKS = {"dataset_config": check_dataset_config, "resume": check_resume,
+                  "restore_callback_states": check_restore_callback_states}
 
 
 def test_every_flag_has_a_case():

@@ -315,3 +315,15 @@ def test_in_process_auto_model_round_trip(tmp_path):
         assert torch.equal(value, loaded.state_dict()[name]), name
     with torch.no_grad():
         assert torch.equal(model(**batch()).logits["emotion"], loaded(**batch()).logits["emotion"])
+
+
+def test_from_pretrained_checks_a_local_folder_first(tmp_path):
+    from modeling.serving import SavedModelError
+
+    build().save_pretrained(tmp_path)
+    (tmp_path / "model.safetensors").write_bytes(b"\x10\x00\x00")
+    with pytest.raises(SavedModelError, match="model.safetensors' is corrupt or truncated"):
+        MultiTaskModel.from_pretrained(tmp_path)
+    (tmp_path / "model.safetensors").unlink()
+    with pytest.raises(SavedModelError, match="has no weights file"):
+        MultiTaskModel.from_pretrained(tmp_path)

@@ -150,6 +150,17 @@ def _corrupt_copy(model_dir, tmp_path, name, mutate):
     return folder
 
 
+def _without_tokenizer(model_dir, tmp_path):
+    """A save killed before the tokenizer was written (before atomic outputs, predict.py served it anyway)."""
+    import shutil
+
+    folder = tmp_path / "no_tokenizer"
+    shutil.copytree(model_dir, folder)
+    for name in ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json"):
+        (folder / name).unlink(missing_ok=True)
+    return folder
+
+
 def _plain_onnx(path):
     import onnx
     from onnx import TensorProto, helper
@@ -169,6 +180,8 @@ BAD_INPUTS = {
     "corrupt_weights": (
         lambda d, t: ["--model", str(_corrupt_copy(d, t, "garbage", lambda p: p.write_bytes(b"\x07" * 300))),
                       "--text", "x"], "corrupt or truncated"),
+    "folder_without_tokenizer": (lambda d, t: ["--model", str(_without_tokenizer(d, t)), "--text", "x"],
+                                 "has no saved tokenizer"),
     "onnx_without_metadata": (lambda d, t: ["--model", str(_plain_onnx(t / "plain.onnx")), "--text", "x"],
                               "no multi-task metadata"),
     "empty_input_file": (lambda d, t: ["--model", str(d), "--input", str(_write(t / "e.txt", b""))], "is empty"),
@@ -203,3 +216,14 @@ def test_stdin_reader_handles_bom_and_blank_lines():
     assert read_texts_stream(io.BytesIO("\ufeffone\n\nthree\n".encode())) == ["one", "", "three"]
     with pytest.raises(InputError, match="standard input is empty"):
         read_texts_stream(io.BytesIO(b"\n  \n"))
+
+
+def test_txt_lines_split_on_newlines_only(model_dir, tmp_path):
+    path = tmp_path / "three.txt"
+    path.write_bytes("first line with a \u2028 line separator\r\nsecond \x0c with a form feed\nthird\u0085 next line\n"
+                     .encode())
+    out = tmp_path / "out.jsonl"
+    assert predict.main(["--model", str(model_dir), "--input", str(path), "--output", str(out), "--quiet"]) == 0
+    records = [json.loads(line) for line in out.read_text(encoding="utf-8").split("\n") if line]
+    assert [r["text"] for r in records] == ["first line with a \u2028 line separator", "second \x0c with a form feed",
+                                            "third\u0085 next line"]

@@ -46,3 +46,41 @@ def test_push_to_hub_through_the_trainer_uploads_model_code_and_our_card(tmp_pat
     repo_calls = [(path, auth) for path, auth, _ in hub.requests if path.startswith(("/api/repos", "/api/models"))]
     assert [path for path, _ in repo_calls][0] == "/api/repos/create"
     assert all(auth == "Bearer hf_local_test" for _, auth in repo_calls)
+
+
+def test_a_run_killed_during_its_final_save_leaves_the_previous_model_whole(tmp_path, tiny_backbone_dir,
+                                                                            demo_sample_csv, monkeypatch):
+    import os
+    import stat
+
+    import pytest
+
+    import train_enhanced
+    from training.trainer import MultiTaskTrainer
+
+    out = tmp_path / "run"
+    flags = ["--backbone", tiny_backbone_dir, "--train-file", str(demo_sample_csv), "--task", "sentiment:multiclass",
+             "--batch-size", "16", "--disable-tqdm", "true", "--report-to", "none", "--output-dir", str(out)]
+    previous = os.umask(0o022)
+    try:
+        assert train_enhanced.main(flags) == 0
+    finally:
+        os.umask(previous)
+    first = {name: (out / name).read_bytes() for name in ("config.json", "model.safetensors", "tokenizer.json")}
+    modes = {path.name: stat.S_IMODE(path.stat().st_mode) for path in out.iterdir() if path.is_file()}
+    assert set(modes.values()) == {0o644}, modes  # plain files, not the 0600 of a temporary file
+    real_save = MultiTaskTrainer.save_model
+
+    def killed_after_the_weights(self, output_dir=None, _internal_call=False):
+        real_save(self, output_dir, _internal_call)
+        if not _internal_call:  # checkpoints call it too
+            raise KeyboardInterrupt("killed during the final save")
+
+    monkeypatch.setattr(MultiTaskTrainer, "save_model", killed_after_the_weights)
+    with pytest.raises(KeyboardInterrupt):
+        train_enhanced.main([*flags, "--seed", "7"])
+    assert {name: (out / name).read_bytes() for name in first} == first  # the previous complete model
+    assert list(tmp_path.glob(".run.saving-*"))  # the interrupted save, beside it
+    monkeypatch.setattr(MultiTaskTrainer, "save_model", real_save)
+    assert train_enhanced.main([*flags, "--seed", "7"]) == 0
+    assert not list(tmp_path.glob(".run.*")) and (out / "config.json").read_bytes() != first["config.json"]

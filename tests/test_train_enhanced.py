@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -96,6 +97,17 @@ def test_contradictory_flags_fail_at_start_up_with_one_line(tmp_path):
         (["--task-weight", "sentiment=-1"], "--task-weight 'sentiment=-1'"),
         (["--task-weight", "mood=2"], "--task-weight names unknown tasks ['mood']"),
         (["--eval-strategy", "sometimes"], "sometimes is not a valid IntervalStrategy"),
+        (["--batch-size", "0"], "--per-device-train-batch-size 0: must be >= 1"),
+        (["--per-device-eval-batch-size", "-2"], "--per-device-eval-batch-size -2: must be >= 1"),
+        (["--lr", "-1"], "--learning-rate -1.0: must be a number > 0"),
+        (["--head-lr", "0"], "--head-lr 0.0: must be a number > 0"),
+        (["--epochs", "0"], "--num-train-epochs 0 trains nothing: give --num-train-epochs > 0 or --max-steps > 0"),
+        (["--max-steps", "0"], "--max-steps 0: must be > 0"),
+        (["--validation-split", "0"], "--eval-strategy epoch needs validation data, but --validation-split is 0"),
+        (["--train-sampling-strategy", "shuffled"], "--train-sampling-strategy 'shuffled': choose one of"),
+        (["--save-strategy", "steps"], 'requires the save and eval strategy to match, except when --save_strategy='
+                                       '"best", but found - Evaluation strategy: IntervalStrategy.EPOCH - Save '
+                                       "strategy: SaveStrategy.STEPS"),
     ],
 )
 def test_bad_flags_are_refused_before_training(tmp_path, capsys, flags, message):
@@ -103,5 +115,31 @@ def test_bad_flags_are_refused_before_training(tmp_path, capsys, flags, message)
 
     assert train_enhanced.main([*flags, "--output-dir", str(tmp_path / "run"), "--max-train-samples", "64"]) == 2
     error = capsys.readouterr().err
-    assert message in error and error.startswith("train_enhanced.py: error:")
-    assert not (tmp_path / "run").exists()
+    assert message in error and error.startswith("train_enhanced.py: error:") and error.count("\n") == 1
+    assert not (tmp_path / "run").exists() and list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("where, message", [
+    (lambda tmp: tmp / "file", "--output-dir {tmp}/file: is a file, not a folder"),
+    (lambda tmp: tmp / "file" / "run", "--output-dir {tmp}/file/run: {tmp}/file is a file, so the folder cannot be "
+                                       "made"),
+    (lambda tmp: Path("/proc/multitask-test/run"), "--output-dir /proc/multitask-test/run: cannot create files in "
+                                                   "/proc"),
+])
+def test_an_output_location_that_cannot_be_written_is_refused_at_once(tmp_path, capsys, where, message):
+    import train_enhanced
+
+    (tmp_path / "file").write_text("not a folder")
+    assert train_enhanced.main(["--output-dir", str(where(tmp_path))]) == 2
+    assert message.format(tmp=tmp_path) in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("content, suffix", [("epochs: [1\n", ".yaml"), ('{"epochs": 1', ".json")])
+def test_an_unreadable_config_file_is_one_line(tmp_path, capsys, content, suffix):
+    import train_enhanced
+
+    config = tmp_path / f"run{suffix}"
+    config.write_text(content)
+    assert train_enhanced.main(["--config", str(config), "--output-dir", str(tmp_path / "run")]) == 2
+    error = capsys.readouterr().err
+    assert f"--config {config}: cannot be read as {suffix[1:].upper()}" in error and error.count("\n") == 1

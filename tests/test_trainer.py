@@ -125,10 +125,9 @@ def test_weighted_sampler_draws_the_minority_class_more_often(tmp_path, tokenize
 
 def test_early_stopping_stops(tmp_path, tokenizer):
     rows = toy_rows(32)
-    trainer = make_trainer(tmp_path, tokenizer, rows=rows, learning_rate=0.0, num_train_epochs=10,
-                           eval_strategy="epoch", save_strategy="epoch", load_best_model_at_end=True,
-                           metric_for_best_model="eval_loss", greater_is_better=False, patience=1,
-                           evaluate_on_train=True)
+    trainer = make_trainer(tmp_path, tokenizer, rows=rows, num_train_epochs=10, eval_strategy="epoch",
+                           save_strategy="epoch", load_best_model_at_end=True, metric_for_best_model="eval_loss",
+                           greater_is_better=False, patience=1, min_delta=1e9, evaluate_on_train=True)
     trainer.train()
     assert trainer.state.epoch == pytest.approx(2.0)
 

@@ -9,8 +9,12 @@ generated from these dataclasses.
 
 from __future__ import annotations
 
+import math
+import os
 import re
+import tempfile
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from transformers import TrainingArguments
 
@@ -27,6 +31,7 @@ SCHEDULERS = {
     "constant_with_warmup": "constant_with_warmup",
 }
 DEFAULT_BACKBONE = "sentence-transformers/all-MiniLM-L6-v2"
+SAMPLING_STRATEGIES = ("group_by_length", "random", "sequential")
 
 
 class ArgumentError(ValueError):
@@ -150,9 +155,18 @@ class MultiTaskTrainingArguments(TrainingArguments):
         metadata={"help": "Batch order: group_by_length (less padding, about 1.6x faster on short texts), random, "
                           "sequential. --weighted-sampling replaces it."},
     )
-    resume: bool = field(default=False, metadata={"help": "Resume from the last checkpoint in --output-dir."})
+    resume: bool = field(default=False, metadata={"help": "Resume from the last complete checkpoint in --output-dir "
+                                                          "(a run that had finished is only evaluated and saved)."})
+    restore_callback_states_from_checkpoint: bool = field(
+        default=True, metadata={"help": "On --resume, restore early stopping's patience counter, so a resumed run "
+                                        "stops where the uninterrupted one would."})
 
     def __post_init__(self):
+        self._check_numbers()
+        check_output_dir(self.output_dir)
+        if self.train_sampling_strategy not in SAMPLING_STRATEGIES:
+            raise ArgumentError(f"--train-sampling-strategy {self.train_sampling_strategy!r}: choose one of "
+                                f"{list(SAMPLING_STRATEGIES)}")
         if self.lr_scheduler_type not in SCHEDULERS:
             raise ArgumentError(f"--scheduler {self.lr_scheduler_type!r}: choose one of {sorted(SCHEDULERS)}")
         self.lr_scheduler_type = SCHEDULERS[self.lr_scheduler_type]
@@ -174,6 +188,43 @@ class MultiTaskTrainingArguments(TrainingArguments):
         super().__post_init__()
         progressive = self.freeze_strategy == "progressive"
         self.unfreeze_plan = parse_unfreeze_schedule(self.unfreeze_schedule) if progressive else {}
+
+    def _check_numbers(self) -> None:
+        """Sizes, rates and step counts that cannot train anything, refused before any data or weights load."""
+        for flag, value in (("--per-device-train-batch-size", self.per_device_train_batch_size),
+                            ("--per-device-eval-batch-size", self.per_device_eval_batch_size),
+                            ("--gradient-accumulation-steps", self.gradient_accumulation_steps)):
+            if value < 1:
+                raise ArgumentError(f"{flag} {value}: must be >= 1")
+        for flag, value in (("--learning-rate", self.learning_rate), ("--backbone-lr", self.backbone_lr),
+                            ("--head-lr", self.head_lr)):
+            if value is not None and not (math.isfinite(value) and value > 0):
+                raise ArgumentError(f"{flag} {value}: must be a number > 0")
+        if not (math.isfinite(self.num_train_epochs) and self.num_train_epochs >= 0):
+            raise ArgumentError(f"--num-train-epochs {self.num_train_epochs}: must be a number > 0")
+        if self.max_steps == 0 or self.max_steps < -1:
+            raise ArgumentError(f"--max-steps {self.max_steps}: must be > 0 (or -1: train for --num-train-epochs)")
+        if self.max_steps < 0 and self.num_train_epochs == 0:
+            raise ArgumentError("--num-train-epochs 0 trains nothing: give --num-train-epochs > 0 or --max-steps > 0")
+        for flag, value in (("--weight-decay", self.weight_decay), ("--warmup-steps", self.warmup_steps),
+                            ("--min-delta", self.min_delta)):
+            if not (math.isfinite(value) and value >= 0):
+                raise ArgumentError(f"{flag} {value}: must be a number >= 0")
+
+
+def check_output_dir(output_dir: str) -> None:
+    """The output folder must be a folder (or not exist yet) that this user can create files in."""
+    path = Path(output_dir).expanduser()
+    if path.exists() and not path.is_dir():
+        raise ArgumentError(f"--output-dir {output_dir}: is a file, not a folder")
+    existing = next(p for p in (path.absolute(), *path.absolute().parents) if p.exists())
+    if not existing.is_dir():
+        raise ArgumentError(f"--output-dir {output_dir}: {existing} is a file, so the folder cannot be made")
+    try:  # a real write: permission bits alone say nothing for root or on read-only mounts
+        os.rmdir(tempfile.mkdtemp(prefix=".write-check-", dir=existing))
+    except OSError as error:
+        raise ArgumentError(f"--output-dir {output_dir}: cannot create files in {existing} "
+                            f"({error.strerror or error})") from None
 
 
 def _has_cuda() -> bool:

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import logging
 import math
+from pathlib import Path
 
 from torch import nn
 from transformers import TrainerCallback
+
+from training.outputs import give_plain_modes
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +72,15 @@ def current_epoch(state) -> int:
     """0-based index of the epoch under way: `state.epoch` is e at the start of epoch e and e + k/steps after k
     steps of it (also when a run resumes mid-epoch), so its floor is the epoch."""
     return math.floor(state.epoch or 0)
+
+
+class PlainModesCallback(TrainerCallback):
+    """Checkpoint files get the mode the umask gives (safetensors writes its temporary file 0600)."""
+
+    def on_save(self, args, state, control, **kwargs):
+        folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+        if folder.is_dir():
+            give_plain_modes(folder)
 
 
 class AugmentationEpochCallback(TrainerCallback):

@@ -35,6 +35,21 @@ def staging_folder(target: str | Path) -> Path:
     return staging
 
 
+def give_plain_modes(folder: Path) -> None:
+    """Files under `folder` get the mode a plain `open` gives under the umask; writers that go through a temporary
+    file (safetensors, our JSON writers) otherwise leave them readable by their owner only (0600)."""
+    mode = 0o666 & ~current_umask()
+    for path in folder.rglob("*"):
+        if path.is_file() and not path.is_symlink():
+            os.chmod(path, mode)
+
+
+def current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def exchange(first: Path, second: Path) -> bool:
     """Swap two paths atomically (Linux renameat2 RENAME_EXCHANGE); False where the system cannot."""
     try:
@@ -55,6 +70,7 @@ def publish(staging: Path, target: str | Path) -> Path:
     target = Path(target)
     if target.exists() and not target.is_dir():
         raise NotADirectoryError(f"--output-dir {target} is a file")
+    give_plain_modes(staging)
     (staging / READY).touch()
     if target.is_dir():
         for entry in target.iterdir():

@@ -23,6 +23,7 @@ from training.arguments import DEFAULT_BACKBONE, ArgumentError, ModelArguments, 
 from training.callbacks import (
     AugmentationEpochCallback,
     FreezingCallback,
+    PlainModesCallback,
     TrainableParametersCallback,
     validate_freeze_plan,
 )
@@ -47,8 +48,8 @@ def parse_arguments(argv: list[str] | None = None):
         model_args, data_args, training_args, _ = parser.parse_args_into_dataclasses(args=argv)
     except ArgumentError:
         raise
-    except ValueError as error:  # TrainingArguments' own checks: already worded for users, one line is enough
-        raise ArgumentError(str(error).strip().splitlines()[0]) from None
+    except ValueError as error:  # TrainingArguments' own checks: already worded for users, kept whole on one line
+        raise ArgumentError(" ".join(str(error).split())) from None
     return model_args, data_args, training_args
 
 
@@ -72,8 +73,12 @@ def _read_config_file(path: str, parser: HfArgumentParser) -> dict:
     file = Path(path)
     if not file.is_file():
         raise ArgumentError(f"--config {path}: no such file")
-    text = file.read_text(encoding="utf-8")
-    values = json.loads(text) if file.suffix == ".json" else yaml.safe_load(text)
+    try:
+        text = file.read_text(encoding="utf-8")
+        values = json.loads(text) if file.suffix == ".json" else yaml.safe_load(text)
+    except (OSError, UnicodeDecodeError, ValueError, yaml.YAMLError) as error:
+        raise ArgumentError(f"--config {path}: cannot be read as {'JSON' if file.suffix == '.json' else 'YAML'} "
+                            f"({' '.join(str(error).split())})") from None
     if not isinstance(values, dict):
         raise ArgumentError(f"--config {path}: expected a mapping of flag names to values")
     dests = {option.lstrip("-").replace("-", "_"): action.dest
@@ -113,6 +118,11 @@ def check_arguments(model_args: ModelArguments, data_args: DataArguments, traini
     except ValueError as error:
         raise ArgumentError(str(error)) from None
     weights = model_args.parsed_task_weights()
+    if training_args.eval_strategy != "no" and not data_args.may_have_validation:
+        strategy = getattr(training_args.eval_strategy, "value", training_args.eval_strategy)
+        raise ArgumentError(f"--eval-strategy {strategy} needs validation data, but "
+                            "--validation-split is 0 and no validation file is given: give --validation-file or "
+                            "--validation-split > 0, or --eval-strategy no --load-best-model-at-end false")
     if task_names is None:
         return
     if data_args.weighted_sampling and data_args.weighted_sampling not in task_names:
@@ -181,6 +191,7 @@ def build_callbacks(training_args: MultiTaskTrainingArguments, augmenter=None) -
     callbacks = [
         FreezingCallback(training_args.freeze_strategy, training_args.freeze_layers, training_args.unfreeze_plan),
         TrainableParametersCallback(),
+        PlainModesCallback(),
     ]
     if augmenter is not None:
         callbacks.append(AugmentationEpochCallback(augmenter))
