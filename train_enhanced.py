@@ -30,8 +30,8 @@ def main(argv: list[str] | None = None) -> int:
     except (ArgumentError, DataValidationError) as error:
         print(f"train_enhanced.py: error: {error}", file=sys.stderr)
         return 2
-    trainer, calibrate = fit(model_args, training_args, setup)
-    report = evaluate_and_save(trainer, setup, calibrate, run_arguments(model_args, data_args, training_args))
+    trainer, evaluation = fit(model_args, training_args, setup)
+    report = evaluate_and_save(trainer, setup, evaluation, run_arguments(model_args, data_args, training_args))
     if trainer.is_world_process_zero():
         print(format_summary(report))
         print(f"Saved model, tokenizer, metrics.json, report.md and plots to {training_args.output_dir}")

@@ -12,6 +12,10 @@ from modeling.task_schema import IGNORE_INDEX, label_key, label_width
 
 # What a tokenizer produces that an encoder reads.
 MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+# What the heads read instead when the frozen encoder's output comes from the embedding cache, and the cached
+# columns each pooling is made of.
+POOLED_INPUT = "pooled_output"
+POOLED_COLUMNS = {"cls": ("cls",), "mean": ("mean",), "max": ("max",), "mean_max": ("mean", "max")}
 
 
 class MultiTaskCollator:
@@ -54,9 +58,8 @@ class MultiTaskCollator:
         rows = [f[key] if f.get(key) is not None else [fill] * width for f in features]
         return torch.as_tensor(np.asarray(rows, dtype=np.float32).reshape(len(features), width))
 
-    def __call__(self, features: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
-        if not features:
-            raise ValueError("MultiTaskCollator: empty batch")
+    def inputs(self, features: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+        """The encoder inputs, padded to the batch's longest row."""
         if "input_ids" not in features[0]:
             raise ValueError(f"MultiTaskCollator: features need 'input_ids' (got keys {sorted(features[0])}); "
                              "pass the tokenized dataset")
@@ -70,8 +73,27 @@ class MultiTaskCollator:
         batch["attention_mask"] = self._pad(masks, 0, length)
         if "token_type_ids" in features[0]:
             batch["token_type_ids"] = self._pad([f["token_type_ids"] for f in features], self.pad_type_id, length)
+        return batch
+
+    def __call__(self, features: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+        if not features:
+            raise ValueError(f"{type(self).__name__}: empty batch")
+        batch = self.inputs(features)
         for name, task_type, width in self.tasks:
             labels = self._labels(features, name, task_type, width)
             if labels is not None:
                 batch[label_key(name)] = labels
         return batch
+
+
+class EmbeddingCollator(MultiTaskCollator):
+    """For the frozen-encoder embedding cache: rows carry pooled vectors (`cls`, `mean`, `max`) instead of token
+    ids; the batch holds `pooled_output` (B, D) for the model's pooling (`mean_max`: mean and max side by side)."""
+
+    def __init__(self, tasks: Sequence[dict], pooling: str) -> None:
+        self.tasks = [(t["name"], t["type"], label_width(t)) for t in tasks]
+        self.columns = POOLED_COLUMNS[pooling]
+
+    def inputs(self, features: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+        parts = [np.asarray([f[column] for f in features], dtype=np.float32) for column in self.columns]
+        return {POOLED_INPUT: torch.from_numpy(np.concatenate(parts, axis=1))}

@@ -85,8 +85,8 @@ def run(env, monkeypatch, caplog, capsys):
         return seen["setup"]
 
     def spy_fit(*args, **kwargs):
-        seen["trainer"], calibrate = real_fit(*args, **kwargs)
-        return seen["trainer"], calibrate
+        seen["trainer"], evaluation = real_fit(*args, **kwargs)
+        return seen["trainer"], evaluation
 
     monkeypatch.setattr(train_enhanced, "prepare", spy_prepare)
     monkeypatch.setattr(train_enhanced, "fit", spy_fit)
@@ -387,6 +387,11 @@ TRAINING_CASES = {
                               False, True)),
     "patience": ([*EVERY_STEP, "--patience", "1", "--min-delta", "1e9"], lambda r, e: r.state.global_step == 2),
     "min_delta": ([*EVERY_STEP, "--patience", "2", "--min-delta", "1e9"], lambda r, e: r.state.global_step == 3),
+    "cache_embeddings": (["--freeze-strategy", "full", "--cache-embeddings", "on"], lambda r, e: (
+        "embedding cache: built train" in r.log and r.trainer.train_dataset.column_names[:3] == ["cls", "mean", "max"]
+        and not changed(r, e, ""))),
+    "embedding_cache_dir": (lambda e: ["--freeze-strategy", "full", "--embedding-cache-dir", str(e.tmp / "emb")],
+                            lambda r, e: len(list((e.tmp / "emb").glob("*/dataset_info.json"))) == 3),
     "resume": (["--max-steps", "2", *EVERY_STEP], "resume"),
     "restore_callback_states_from_checkpoint": (["--max-steps", "2", *EVERY_STEP, "--patience", "3", "--min-delta",
                                                  "1e9"], "restore_callback_states"),

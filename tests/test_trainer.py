@@ -141,3 +141,40 @@ def test_training_resumes_from_a_checkpoint(tmp_path, tokenizer):
     second.train(resume_from_checkpoint=str(checkpoint))
     assert second.state.global_step == 2 * first.state.global_step
     assert second.state.log_history[0]["step"] == 1  # the history of the first run came back with the checkpoint
+
+
+HOST_READS = ("item", "tolist", "numpy", "__bool__", "__int__", "__float__", "__index__")
+
+
+@pytest.mark.parametrize("weighting", ["fixed", "uncertainty"])
+def test_a_training_step_reads_nothing_back_to_the_host(tmp_path, tokenizer, monkeypatch, weighting):
+    """compute_loss (forward, task losses, label counts, the loss meter) keeps everything on the device: on a GPU
+    each host read is a synchronisation. Values are read once per logging step, in `log`. Reads made by the
+    encoder itself (transformers' attention-mask helpers) are not ours to remove and are left out."""
+    import sys
+
+    from conftest import REPO_ROOT
+
+    ours = tuple(str(REPO_ROOT / package) for package in ("modeling", "training", "data"))
+    rows = toy_rows(16)
+    for row in rows[::2]:
+        row["labels_score"] = [float("nan")]  # partial labels: the presence masks are exercised too
+    trainer = make_trainer(tmp_path, tokenizer, model=make_model(loss_weighting=weighting), rows=rows)
+    batch = next(iter(trainer.get_train_dataloader()))
+    reads = []
+    for name in HOST_READS:
+        original = getattr(torch.Tensor, name)
+
+        def record(self, *args, _name=name, _original=original, **kwargs):
+            caller = sys._getframe(1).f_code.co_filename
+            if caller.startswith(ours):
+                reads.append(f"{_name} in {caller}:{sys._getframe(1).f_lineno}")
+            return _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(torch.Tensor, name, record)
+    trainer.model.train()
+    loss = trainer.compute_loss(trainer.model, batch)
+    loss.backward()
+    monkeypatch.undo()
+    assert reads == [], f"host reads in a training step: {reads}"
+    assert trainer._train_meter.means("loss_")  # the meter did record (its values are read at log time)

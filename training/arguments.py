@@ -155,6 +155,15 @@ class MultiTaskTrainingArguments(TrainingArguments):
         metadata={"help": "Batch order: group_by_length (less padding, about 1.6x faster on short texts), random, "
                           "sequential. --weighted-sampling replaces it."},
     )
+    cache_embeddings: str = field(
+        default="auto",
+        metadata={"help": "Frozen-encoder embedding cache: auto (whenever valid: --freeze-strategy full, no word "
+                          "dropout/swap, pooling other than attention), on (an error where it is not valid), off. The "
+                          "encoder then runs once per text instead of once per text and epoch."},
+    )
+    embedding_cache_dir: str | None = field(
+        default=None, metadata={"help": "Folder of the embedding cache (default: <HF datasets cache>/"
+                                        "multitask_embeddings)."})
     resume: bool = field(default=False, metadata={"help": "Resume from the last complete checkpoint in --output-dir "
                                                           "(a run that had finished is only evaluated and saved)."})
     restore_callback_states_from_checkpoint: bool = field(

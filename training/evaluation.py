@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from data.collator import MODEL_INPUTS
+from data.collator import MODEL_INPUTS, POOLED_INPUT
 from modeling.task_schema import CLASSIFICATION_TYPES, label_key, missing_labels
 from training.calibration import fit_task_calibration
 from training.reporting import build_report, write_reports
@@ -73,9 +73,9 @@ def collect_predictions(model, dataset: datasets.Dataset, collator, batch_size: 
     labels: dict[str, list[np.ndarray]] = {t["name"]: [] for t in tasks}
     try:
         for batch in loader:
-            inputs = {k: v.to(device) for k, v in batch.items() if k in MODEL_INPUTS}
+            inputs = {k: v.to(device) for k, v in batch.items() if k in (*MODEL_INPUTS, POOLED_INPUT)}
             output = model(**inputs)
-            n = inputs["input_ids"].shape[0]
+            n = next(iter(inputs.values())).shape[0]
             for task in tasks:
                 name = task["name"]
                 logits[name].append(output.logits[name].float().cpu().numpy())

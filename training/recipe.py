@@ -27,6 +27,7 @@ from training.callbacks import (
     TrainableParametersCallback,
     validate_freeze_plan,
 )
+from training.embedding_cache import cache_plan
 from training.trainer import MultiTaskTrainer
 
 logger = logging.getLogger(__name__)
@@ -118,6 +119,8 @@ def check_arguments(model_args: ModelArguments, data_args: DataArguments, traini
     except ValueError as error:
         raise ArgumentError(str(error)) from None
     weights = model_args.parsed_task_weights()
+    cache_plan(training_args.cache_embeddings, training_args.freeze_strategy, model_args.pooling,
+               data_args.word_dropout > 0 or data_args.word_swap > 0)
     if training_args.eval_strategy != "no" and not data_args.may_have_validation:
         strategy = getattr(training_args.eval_strategy, "value", training_args.eval_strategy)
         raise ArgumentError(f"--eval-strategy {strategy} needs validation data, but "

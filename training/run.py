@@ -11,12 +11,16 @@ import logging
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import datasets
 from transformers import AutoTokenizer, set_seed
 
 from data import DataArguments, PreparedData, prepare_data
+from data.collator import EmbeddingCollator
+from data.tokenization import tokenizer_fingerprint
 from modeling.serving import without_environment_keys
 from training.arguments import ArgumentError, ModelArguments, MultiTaskTrainingArguments
 from training.checkpoints import finished_training, last_complete_checkpoint, planned_steps
+from training.embedding_cache import cache_plan, cached_splits
 from training.evaluation import run_evaluation, select_and_calibrate
 from training.metrics import build_compute_metrics, flat_task_metrics
 from training.model_card import push_folder_to_hub
@@ -63,22 +67,49 @@ def prepare(model_args: ModelArguments, data_args: DataArguments, args: MultiTas
     return Setup(backbone, tokenizer, data)
 
 
+@dataclass
+class Evaluation:
+    """What the final evaluation reads: the calibration and test splits and their collator (token ids, or the
+    embedding cache's pooled vectors)."""
+
+    calibrate: datasets.Dataset | None
+    test: datasets.Dataset | None
+    collator: object
+
+
 def fit(model_args: ModelArguments, args: MultiTaskTrainingArguments, setup: Setup, model_init=None):
-    """Build the model and trainer and train (or resume); returns (trainer, calibration split or None)."""
+    """Build the model and trainer and train (or resume); returns (trainer, `Evaluation`)."""
     data = setup.data
-    select, calibrate = select_and_calibrate(data.tokenized, seed=args.seed)
     tasks = configure_tasks(data.task_dicts(), model_args, data.train_labels)
     set_seed(args.seed)
     model = build_model(model_args, tasks, setup.backbone, data.max_length, setup.tokenizer.truncation_side)
+    splits, collator = model_inputs(model, args, setup)
+    select, calibrate = select_and_calibrate(splits, seed=args.seed)
     weights = data.sample_weights() if data.weighted_sampling else None
     if select is None and args.eval_strategy != "no":
         raise ArgumentError("no validation data: give --validation-file (or a single file to split), or set "
                             "--eval-strategy no --load-best-model-at-end false")
-    trainer = build_trainer(model, args, data.tokenized["train"], select, data.collator, setup.tokenizer,
+    trainer = build_trainer(model, args, splits["train"], select, collator, setup.tokenizer,
                             build_compute_metrics(model.config.tasks), weights, model_init, data.train_lengths,
                             data.augmenter)
     train_or_resume(trainer)
-    return trainer, calibrate
+    return trainer, Evaluation(calibrate, splits["test"] if "test" in splits else None, collator)
+
+
+def model_inputs(model, args: MultiTaskTrainingArguments, setup: Setup):
+    """(splits, collator) the trainer reads: the token ids, or, where the embedding cache is valid, the frozen
+    encoder's pooled vectors (built once by the main process, read by every process)."""
+    data = setup.data
+    augmented = data.augmenter is not None
+    use, why = cache_plan(args.cache_embeddings, args.freeze_strategy, model.config.pooling, augmented)
+    if not use:
+        if args.cache_embeddings != "off":
+            logger.info("embedding cache: not used (%s)", why)
+        return data.tokenized, data.collator
+    with args.main_process_first(desc="embedding cache"):
+        splits = cached_splits(model.encoder, setup.tokenizer, tokenizer_fingerprint(setup.tokenizer),
+                               data.max_length, data.raw, data.tokenized, args.embedding_cache_dir)
+    return splits, EmbeddingCollator(model.config.tasks, model.config.pooling)
 
 
 def train_or_resume(trainer: MultiTaskTrainer) -> None:
@@ -112,19 +143,20 @@ def restore_finished_run(trainer: MultiTaskTrainer, checkpoint: Path) -> None:
     load_model(trainer.model, str(source / "model.safetensors"))
 
 
-def evaluate_and_save(trainer: MultiTaskTrainer, setup: Setup, calibrate, run_arguments: dict) -> dict | None:
+def evaluate_and_save(trainer: MultiTaskTrainer, setup: Setup, evaluation: Evaluation,
+                      run_arguments: dict) -> dict | None:
     """Fit thresholds/temperatures on the calibration split, report on test, save model + reports (+ push).
 
     Everything is written into a staging folder that replaces the output folder only once it is complete.
     Under multi-process training only the main process calibrates, reports and saves; it returns None elsewhere.
     """
-    args, data = trainer.args, setup.data
+    args = trainer.args
     if not trainer.is_world_process_zero():
         return None
     staging = staging_folder(args.output_dir)
-    test = data.tokenized["test"] if "test" in data.tokenized else trainer.eval_dataset
-    split = "test" if "test" in data.tokenized else "validation (also used for checkpoint selection)"
-    report = run_evaluation(trainer.model, test, data.collator, staging, calibrate_dataset=calibrate,
+    test = evaluation.test if evaluation.test is not None else trainer.eval_dataset
+    split = "test" if evaluation.test is not None else "validation (also used for checkpoint selection)"
+    report = run_evaluation(trainer.model, test, evaluation.collator, staging, calibrate_dataset=evaluation.calibrate,
                             log_history=trainer.state.log_history, batch_size=args.per_device_eval_batch_size,
                             split=split)
     save_run(trainer, setup, report, run_arguments, staging)

@@ -124,9 +124,10 @@ class MultiTaskTrainer(Trainer):
         return super()._get_train_sampler(train_dataset)
 
     def _get_eval_sampler(self, eval_dataset):
-        """Evaluation in dataset order (the stock `group_by_length` would permute predictions)."""
+        """Evaluation in dataset order (the stock `group_by_length` would permute predictions); with several
+        processes, none: accelerate then hands each process a contiguous shard."""
         if eval_dataset is None or self.args.world_size > 1:
-            return super()._get_eval_sampler(eval_dataset) if eval_dataset is not None else None
+            return None
         return torch.utils.data.SequentialSampler(eval_dataset)
 
     def create_optimizer(self, model=None):
