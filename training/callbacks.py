@@ -97,6 +97,10 @@ class FreezingCallback(TrainerCallback):
     """Applies `none`, `full`, `partial` or `progressive` freezing at the start of training and of each epoch."""
 
     def __init__(self, strategy: str, freeze_layers: int = 0, plan: dict[int, int | str] | None = None):
+        self.configure(strategy, freeze_layers, plan)
+
+    def configure(self, strategy: str, freeze_layers: int = 0, plan: dict[int, int | str] | None = None) -> None:
+        """Set the strategy (also between the trials of a hyperparameter search)."""
         self.strategy = strategy
         self.freeze_layers = freeze_layers
         self.plan = dict(sorted((plan or {}).items()))

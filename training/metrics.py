@@ -31,6 +31,15 @@ from training.calibration import DEFAULT_N_BINS, calibration_summary, check_bina
 DEFAULT_PRIMARY_METRICS = {"multiclass": "macro_f1", "multilabel": "macro_f1", "binary": "f1", "regression": "ccc"}
 REGRESSION_METRICS = ("mse", "mae", "r2", "pearson", "spearman", "ccc")
 # Higher-is-better metrics only, so that their mean (the `score`) is meaningful.
+# Every scalar a task reports (`{task}_{metric}` in the Trainer's metrics), and those where lower is better.
+TASK_METRICS = {
+    "multiclass": ("accuracy", "macro_f1", "weighted_f1", "roc_auc", "nll", "ece"),
+    "multilabel": ("micro_f1", "macro_f1", "weighted_f1", "samples_f1", "subset_accuracy", "hamming_loss", "roc_auc",
+                   "nll", "ece"),
+    "binary": ("accuracy", "precision", "recall", "f1", "balanced_accuracy", "roc_auc", "nll", "ece"),
+    "regression": REGRESSION_METRICS,
+}
+LOWER_IS_BETTER = ("mse", "mae", "hamming_loss", "nll", "ece", "loss")
 PRIMARY_CHOICES = {
     "multiclass": ("macro_f1", "weighted_f1", "accuracy", "roc_auc"),
     "multilabel": ("macro_f1", "micro_f1", "weighted_f1", "samples_f1", "subset_accuracy", "roc_auc"),

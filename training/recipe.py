@@ -34,24 +34,25 @@ logger = logging.getLogger(__name__)
 PACKAGED_ALIASES = {DEFAULT_BACKBONE, "all-MiniLM-L6-v2", "minilm"}
 
 
-def parse_arguments(argv: list[str] | None = None):
-    """Flags -> (ModelArguments, DataArguments, MultiTaskTrainingArguments).
+def parse_arguments(argv: list[str] | None = None, extra: tuple[type, ...] = ()):
+    """Flags -> (ModelArguments, DataArguments, MultiTaskTrainingArguments, *instances of `extra`).
 
     `--config FILE` (YAML or JSON, keys are flag names) supplies defaults that flags on the command line override.
+    Other scripts add their own argument dataclasses with `extra`.
     """
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = HfArgumentParser((ModelArguments, DataArguments, MultiTaskTrainingArguments))
+    parser = HfArgumentParser((ModelArguments, DataArguments, MultiTaskTrainingArguments, *extra))
     parser.add_argument("--config", default=None, help="YAML or JSON file of flag values; command-line flags win.")
     config_path = _pop_config_path(argv)
     if config_path is not None:
         parser.set_defaults(**_read_config_file(config_path, parser))
     try:
-        model_args, data_args, training_args, _ = parser.parse_args_into_dataclasses(args=argv)
+        *parsed, _ = parser.parse_args_into_dataclasses(args=argv)
     except ArgumentError:
         raise
     except ValueError as error:  # TrainingArguments' own checks: already worded for users, kept whole on one line
         raise ArgumentError(" ".join(str(error).split())) from None
-    return model_args, data_args, training_args
+    return tuple(parsed)
 
 
 def _pop_config_path(argv: list[str]) -> str | None:
@@ -203,13 +204,18 @@ def build_callbacks(training_args: MultiTaskTrainingArguments, augmenter=None) -
     return callbacks
 
 
-def build_trainer(model: MultiTaskModel, training_args: MultiTaskTrainingArguments, train_dataset, eval_dataset,
-                  collator, tokenizer=None, compute_metrics=None, sample_weights: np.ndarray | None = None,
-                  model_init=None, train_lengths: np.ndarray | None = None, augmenter=None) -> MultiTaskTrainer:
-    """A `MultiTaskTrainer` wired with label names, callbacks and (optionally) weighted sampling."""
-    training_args.label_names = [label_key(name) for name in model.config.task_names]
+def build_trainer(model: MultiTaskModel | None, training_args: MultiTaskTrainingArguments, train_dataset,
+                  eval_dataset, collator, tokenizer=None, compute_metrics=None,
+                  sample_weights: np.ndarray | None = None, model_init=None,
+                  train_lengths: np.ndarray | None = None, augmenter=None,
+                  task_names: list[str] | None = None, trainer_class=MultiTaskTrainer, **trainer_kwargs):
+    """A `MultiTaskTrainer` (or `trainer_class`) wired with label names, callbacks and optional weighted sampling.
+
+    With `model_init` (hyperparameter search), `model` may be None and `task_names` give the label names.
+    """
+    training_args.label_names = [label_key(name) for name in task_names or model.config.task_names]
     training_args.remove_unused_columns = False
-    return MultiTaskTrainer(
+    return trainer_class(
         model=None if model_init is not None else model,
         model_init=model_init,
         args=training_args,
@@ -221,4 +227,5 @@ def build_trainer(model: MultiTaskModel, training_args: MultiTaskTrainingArgumen
         callbacks=build_callbacks(training_args, augmenter),
         sample_weights=sample_weights,
         train_lengths=train_lengths,
+        **trainer_kwargs,
     )

@@ -79,6 +79,14 @@ class Evaluation:
 
 def fit(model_args: ModelArguments, args: MultiTaskTrainingArguments, setup: Setup, model_init=None):
     """Build the model and trainer and train (or resume); returns (trainer, `Evaluation`)."""
+    trainer, evaluation = build_run(model_args, args, setup, model_init)
+    train_or_resume(trainer)
+    return trainer, evaluation
+
+
+def build_run(model_args: ModelArguments, args: MultiTaskTrainingArguments, setup: Setup, model_init=None):
+    """Model (loss flags applied to the tasks), the splits it reads (token ids or cached embeddings) and a
+    trainer ready to train; returns (trainer, `Evaluation`) without training."""
     data = setup.data
     tasks = configure_tasks(data.task_dicts(), model_args, data.train_labels)
     set_seed(args.seed)
@@ -92,7 +100,6 @@ def fit(model_args: ModelArguments, args: MultiTaskTrainingArguments, setup: Set
     trainer = build_trainer(model, args, splits["train"], select, collator, setup.tokenizer,
                             build_compute_metrics(model.config.tasks), weights, model_init, data.train_lengths,
                             data.augmenter)
-    train_or_resume(trainer)
     return trainer, Evaluation(calibrate, splits["test"] if "test" in splits else None, collator)
 
 
@@ -143,29 +150,31 @@ def restore_finished_run(trainer: MultiTaskTrainer, checkpoint: Path) -> None:
     load_model(trainer.model, str(source / "model.safetensors"))
 
 
-def evaluate_and_save(trainer: MultiTaskTrainer, setup: Setup, evaluation: Evaluation,
-                      run_arguments: dict) -> dict | None:
+def evaluate_and_save(trainer: MultiTaskTrainer, setup: Setup, evaluation: Evaluation, run_arguments: dict,
+                      output_dir: str | Path | None = None) -> dict | None:
     """Fit thresholds/temperatures on the calibration split, report on test, save model + reports (+ push).
 
-    Everything is written into a staging folder that replaces the output folder only once it is complete.
+    Everything is written into a staging folder that replaces the output folder (`output_dir`, default
+    `--output-dir`) only once it is complete.
     Under multi-process training only the main process calibrates, reports and saves; it returns None elsewhere.
     """
     args = trainer.args
     if not trainer.is_world_process_zero():
         return None
-    staging = staging_folder(args.output_dir)
+    output_dir = Path(output_dir or args.output_dir)
+    staging = staging_folder(output_dir)
     test = evaluation.test if evaluation.test is not None else trainer.eval_dataset
     split = "test" if evaluation.test is not None else "validation (also used for checkpoint selection)"
     report = run_evaluation(trainer.model, test, evaluation.collator, staging, calibrate_dataset=evaluation.calibrate,
                             log_history=trainer.state.log_history, batch_size=args.per_device_eval_batch_size,
                             split=split)
     save_run(trainer, setup, report, run_arguments, staging)
-    publish(staging, args.output_dir)
+    publish(staging, output_dir)
     if args.push_to_hub:
-        url = push_folder_to_hub(args.output_dir, trainer.hub_model_id or args.hub_model_id, token=args.hub_token,
+        url = push_folder_to_hub(output_dir, trainer.hub_model_id or args.hub_model_id, token=args.hub_token,
                                  private=args.hub_private_repo,
                                  commit_message="Multi-task model, thresholds and reports")
-        logger.info("pushed %s to %s", args.output_dir, url)
+        logger.info("pushed %s to %s", output_dir, url)
     return report
 
 
