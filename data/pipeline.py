@@ -73,6 +73,7 @@ class PreparedData:
     weighted_sampling_mode: str = "mean"
     max_length: int | None = None
     train_lengths: np.ndarray | None = None
+    split_seed: int = 42
 
     @property
     def task_names(self) -> list[str]:
@@ -328,7 +329,7 @@ def prepare_data(args: DataArguments, tokenizer, seed: int = 42) -> PreparedData
                         train_labels=dict(rows["train"].labels), warnings=sink,
                         augmenter=augmenter if augmenter.enabled else None,
                         weighted_sampling=args.weighted_sampling, weighted_sampling_mode=args.weighted_sampling_mode,
-                        max_length=args.max_length, train_lengths=train_lengths)
+                        max_length=args.max_length, train_lengths=train_lengths, split_seed=seed)
 
 
 def _tokenize(raw: datasets.DatasetDict, rows: dict[str, SplitRows], tokenizer, tasks: list[dict],

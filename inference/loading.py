@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from inference.errors import ModelLoadError
-from modeling.serving import SavedModelError, check_saved_folder, first_line, without_environment_keys
+from modeling.serving import SavedModelError, check_saved_folder, first_line, read_config, without_environment_keys
 
 
 @dataclass
@@ -52,14 +52,22 @@ def check_source(name_or_path: str) -> None:
         raise ModelLoadError(f"--model {name_or_path!r} does not exist (not a folder, .onnx file or Hub id)")
 
 
+def model_class(name_or_path: str):
+    """`MultiTaskEnsembleModel` for a saved ensemble, `MultiTaskModel` otherwise (and for Hub ids)."""
+    from modeling import MultiTaskEnsembleModel, MultiTaskModel
+
+    path = Path(name_or_path)
+    if (path / "config.json").is_file() and read_config(path).get("model_type") == "multitask_ensemble":
+        return MultiTaskEnsembleModel
+    return MultiTaskModel
+
+
 def _load_weights(name_or_path: str):
     from transformers.utils import logging as hf_logging
 
-    from modeling import MultiTaskModel
-
     hf_logging.disable_progress_bar()  # scripts show their own progress; a weight-loading bar is noise on stderr
     try:
-        model, info = MultiTaskModel.from_pretrained(name_or_path, output_loading_info=True)
+        model, info = model_class(name_or_path).from_pretrained(name_or_path, output_loading_info=True)
     except (OSError, ValueError, RuntimeError, KeyError, TypeError) as err:
         raise ModelLoadError(f"cannot load model {name_or_path!r}: {first_line(err)}") from None
     missing = list(info.get("missing_keys") or [])
@@ -72,8 +80,13 @@ def _load_weights(name_or_path: str):
 def _load_tokenizer(name_or_path: str, config) -> Any:
     from transformers import AutoTokenizer
 
+    encoder_config = getattr(config, "encoder_config", None)
+    if encoder_config is None:  # an ensemble: its members share one tokenizer
+        from transformers import AutoConfig
+
+        encoder_config = AutoConfig.for_model(**config.members[0]["encoder_config"])
     try:  # the encoder's config names the tokenizer class; config.json itself would need the custom code
-        tokenizer = AutoTokenizer.from_pretrained(name_or_path, config=config.encoder_config)
+        tokenizer = AutoTokenizer.from_pretrained(name_or_path, config=encoder_config)
     except (OSError, ValueError, TypeError) as err:
         raise ModelLoadError(f"no usable tokenizer saved with {name_or_path!r}: {first_line(err)}") from None
     tokenizer.truncation_side = config.truncation_side

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Mapping
 from typing import Any
 
@@ -15,9 +14,7 @@ from modeling.serving import serving_max_length
 def model_input_names(model: Any, tokenizer: Any) -> tuple[str, ...]:
     """input_ids, attention_mask, and token_type_ids when the tokenizer makes them and the encoder reads them."""
     names = ["input_ids", "attention_mask"]
-    encoder = getattr(model, "encoder", None)
-    accepts = encoder is not None and "token_type_ids" in inspect.signature(encoder.forward).parameters
-    if accepts and "token_type_ids" in tokenizer.model_input_names:
+    if getattr(model, "accepts_token_type_ids", False) and "token_type_ids" in tokenizer.model_input_names:
         names.append("token_type_ids")
     return tuple(names)
 

@@ -2,7 +2,8 @@
 
 - `task_schema`: what a task is (types, losses, the ignore index, `label_key`, validation); numpy only.
 - `postprocessing`: the one decoding path (temperatures, probabilities, thresholds); numpy only.
-- `configuration_multitask`, `modeling_multitask`, `pooling`, `losses`, `pipeline_multitask`: the PyTorch side.
+- `configuration_multitask`, `modeling_multitask`, `pooling`, `losses`, `pipeline_multitask`: the PyTorch side;
+  `ensemble_multitask`: several trained models as one.
 
 `import modeling` is light: the numpy-only names are imported at once, so an ONNX Runtime server can decode without
 loading torch (about 4.5 s and 400 MB less at start-up). The PyTorch names load on first use: `from modeling import
@@ -49,6 +50,8 @@ _TORCH_SIDE = {
     "pos_weight_from_counts": "losses",
     "sigmoid_focal_loss": "losses",
     "softmax_focal_loss": "losses",
+    "MultiTaskEnsembleConfig": "ensemble_multitask",
+    "MultiTaskEnsembleModel": "ensemble_multitask",
     "PIPELINE_TASK": "pipeline_multitask",
     "MultiTaskTextClassificationPipeline": "pipeline_multitask",
 }
@@ -56,7 +59,7 @@ _TORCH_SIDE = {
 
 def load_torch_side() -> None:
     """Import the PyTorch modules; importing them registers the Auto classes and the pipeline task."""
-    for module in ("configuration_multitask", "modeling_multitask", "pipeline_multitask"):
+    for module in ("configuration_multitask", "modeling_multitask", "ensemble_multitask", "pipeline_multitask"):
         importlib.import_module(f".{module}", __name__)
 
 

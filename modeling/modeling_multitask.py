@@ -230,6 +230,11 @@ class MultiTaskModel(MultiTaskPreTrainedModel):
         self.encoder.train(self.training and not frozen)
 
     @property
+    def accepts_token_type_ids(self) -> bool:
+        """Whether the encoder reads `token_type_ids` (DistilBERT, for one, does not)."""
+        return self._encoder_takes_token_types
+
+    @property
     def encoder_frozen(self) -> bool:
         return self._encoder_frozen
 

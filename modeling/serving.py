@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 MODEL_TYPE = "multitask_text"
+MODEL_TYPES = (MODEL_TYPE, "multitask_ensemble")
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
                 "pytorch_model.bin.index.json")
 # A saved tokenizer: its settings plus one vocabulary file (fast tokenizers keep everything in tokenizer.json).
@@ -56,10 +57,10 @@ def read_config(folder: Path) -> dict[str, Any]:
         config = json.loads(config_path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise SavedModelError(f"{str(config_path)!r} is not valid JSON: {first_line(err)}") from None
-    if not isinstance(config, dict) or config.get("model_type") != MODEL_TYPE:
+    if not isinstance(config, dict) or config.get("model_type") not in MODEL_TYPES:
         found = config.get("model_type") if isinstance(config, dict) else None
         raise SavedModelError(f"{str(folder)!r} holds a {found!r} model, not a multi-task model "
-                              f"(model_type {MODEL_TYPE!r})")
+                              f"(model_type one of {list(MODEL_TYPES)})")
     return config
 
 
@@ -111,8 +112,9 @@ def encoder_max_length(encoder: Mapping[str, Any]) -> int:
 def serving_max_length(config: Mapping[str, Any], tokenizer: Any = None) -> int:
     """Tokens per text at serving time: the training `max_length` stored in the config, capped by the encoder's
     position table and the tokenizer's `model_max_length` (the encoder's limit when the config has none)."""
-    encoder = config.get("encoder_config") or {}
-    limit = encoder_max_length(encoder if isinstance(encoder, Mapping) else {})
+    encoders = [config["encoder_config"]] if config.get("encoder_config") else [
+        member.get("encoder_config") or {} for member in config.get("members") or [{}]]
+    limit = min(encoder_max_length(e if isinstance(e, Mapping) else {}) for e in encoders)
     tokenizer_limit = getattr(tokenizer, "model_max_length", None)
     if isinstance(tokenizer_limit, int) and 0 < tokenizer_limit < 1_000_000:
         limit = min(limit, tokenizer_limit)
@@ -120,5 +122,5 @@ def serving_max_length(config: Mapping[str, Any], tokenizer: Any = None) -> int:
     return min(limit, int(trained)) if trained else limit
 
 
-__all__ = ["MODEL_TYPE", "SavedModelError", "check_saved_folder", "check_tokenizer_files", "encoder_max_length",
-           "first_line", "read_config", "serving_max_length", "without_environment_keys"]
+__all__ = ["MODEL_TYPE", "MODEL_TYPES", "SavedModelError", "check_saved_folder", "check_tokenizer_files",
+           "encoder_max_length", "first_line", "read_config", "serving_max_length", "without_environment_keys"]

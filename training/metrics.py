@@ -474,3 +474,35 @@ def build_compute_metrics(tasks: list[dict], primary_metrics: Mapping[str, str] 
         return flat
 
     return compute_metrics
+
+
+def _f1_over_columns(truth: np.ndarray, predicted: np.ndarray, labelled: np.ndarray) -> float | None:
+    """Mean F1 over the columns where it is defined, from boolean (N, K) truth and predictions."""
+    tp = (truth & predicted & labelled).sum(axis=0).astype(float)
+    fp = (~truth & predicted & labelled).sum(axis=0).astype(float)
+    fn = (truth & ~predicted & labelled).sum(axis=0).astype(float)
+    return _mean_defined([_prf(*counts)[2] for counts in zip(tp, fp, fn)])
+
+
+def primary_score(task: dict, logits: np.ndarray, labels: np.ndarray, metric: str | None = None) -> float | None:
+    """One task's primary metric at T = 1 and threshold 0.5, computed directly (the greedy ensemble selection
+    asks for thousands); equal to `flat_task_metrics(compute_task_report(...), fitted=False)[metric]`."""
+    metric = metric or DEFAULT_PRIMARY_METRICS[task["type"]]
+    if metric != DEFAULT_PRIMARY_METRICS[task["type"]]:
+        return flat_task_metrics(compute_task_report(task, logits, labels), fitted=False).get(metric)
+    labels = np.asarray(labels)
+    if task["type"] == "regression":
+        values = np.asarray(logits, dtype=np.float64).reshape(len(labels), -1)
+        labels = labels.astype(np.float64).reshape(len(values), -1)
+        mask = ~np.isnan(labels)
+        return _mean_defined([_ccc(labels[mask[:, k], k], values[mask[:, k], k]) if mask[:, k].any() else None
+                              for k in range(values.shape[1])])
+    if task["type"] == "multiclass":
+        classes = len(task["labels"])
+        rows = labels != IGNORE_INDEX
+        truth = np.eye(classes, dtype=bool)[labels[rows].astype(int)]
+        predicted = np.eye(classes, dtype=bool)[np.asarray(logits)[rows].argmax(axis=1)]
+        return _f1_over_columns(truth, predicted, np.ones_like(truth))
+    values = np.asarray(logits, dtype=np.float64).reshape(len(labels), -1)
+    labels = labels.astype(np.float64).reshape(len(values), -1)
+    return _f1_over_columns(labels == 1, values >= 0.0, labelled_entries(labels))  # p >= 0.5 <=> logit >= 0

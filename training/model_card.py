@@ -104,6 +104,17 @@ def _tasks_section(config: Mapping[str, Any]) -> str:
     return text
 
 
+def _ensemble_section(config: Mapping[str, Any]) -> str:
+    """Members (encoder, pooling, heads) and each task's weights."""
+    names = config.get("member_names") or [f"member {i}" for i in range(len(config["members"]))]
+    rows = [[name, _backbone_name(member), member.get("pooling"), member.get("head_hidden_dims")]
+            for name, member in zip(names, config["members"])]
+    text = "## Members\n\n" + _table(["member", "encoder", "pooling", "head sizes"], rows)
+    weights = [[task, *(round(w, 3) for w in values)] for task, values in (config.get("weights") or {}).items()]
+    return text + "\n\nWeights per task (greedy ensemble selection on held-out data):\n\n" + _table(
+        ["task", *names], weights)
+
+
 def _decision_section(config: Mapping[str, Any]) -> str:
     thresholds, temperatures = config.get("thresholds") or {}, config.get("temperatures") or {}
     lines = ["## Decision settings", ""]
@@ -253,11 +264,16 @@ def render_model_card(
     cfg = _as_dict(config)
     if not cfg.get("tasks"):
         raise ValueError("config has no 'tasks'; a model card needs the task list of a MultiTaskConfig")
-    backbone = _backbone_name(cfg) or "a transformer"
+    members = cfg.get("members") or []
+    if members:
+        intro = (f"Ensemble of {len(members)} multi-task text classifiers (each one encoder with one head per task); "
+                 "per task, their probabilities are averaged with the weights below.")
+    else:
+        intro = (f"Multi-task text classifier: one shared encoder ({_backbone_name(cfg) or 'a transformer'}) with "
+                 "one head per task, trained with the Hugging Face Trainer.")
     sections = [
-        _front_matter(cfg, license_id, datasets),
-        f"# {model_id}\n\nMulti-task text classifier: one shared encoder ({backbone}) with one head per task, "
-        "trained with the Hugging Face Trainer.",
+        _front_matter(cfg if not members else {**members[0], **cfg}, license_id, datasets),
+        f"# {model_id}\n\n{intro}", *([_ensemble_section(cfg)] if members else []),
         _tasks_section(cfg), _decision_section(cfg), _metrics_section(metrics or {}),
         _training_section(_as_dict(training_args)), _data_section(data),
         _limitations_section(intended_use, limitations), _usage_section(model_id, cfg),

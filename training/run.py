@@ -92,7 +92,7 @@ def build_run(model_args: ModelArguments, args: MultiTaskTrainingArguments, setu
     set_seed(args.seed)
     model = build_model(model_args, tasks, setup.backbone, data.max_length, setup.tokenizer.truncation_side)
     splits, collator = model_inputs(model, args, setup)
-    select, calibrate = select_and_calibrate(splits, seed=args.seed)
+    select, calibrate = select_and_calibrate(splits, seed=data.split_seed)
     weights = data.sample_weights() if data.weighted_sampling else None
     if select is None and args.eval_strategy != "no":
         raise ArgumentError("no validation data: give --validation-file (or a single file to split), or set "

@@ -184,7 +184,7 @@ def build_search_trainer(search: Search) -> SearchTrainer:
     setup, args = search.setup, search.args
     first = search.model_init(None)
     splits, collator = model_inputs(first, args, setup)
-    select, calibrate = select_and_calibrate(splits, seed=args.seed)
+    select, calibrate = select_and_calibrate(splits, seed=setup.data.split_seed)
     search.evaluation = Evaluation(calibrate, splits["test"] if "test" in splits else None, collator)
     compute = with_objective(build_compute_metrics(first.config.tasks), search.objective)
     del first
