@@ -15,15 +15,16 @@ from __future__ import annotations
 
 import logging
 import sys
+from pathlib import Path
 
 import transformers
 
-from data import DataValidationError
+from data import DataValidationError, resolve_tasks
 from training.arguments import ArgumentError
 from training.recipe import encoder_depth, parse_arguments, resolve_backbone
 from training.run import prepare
 from training.search import SearchArguments, parse_objective
-from training.search_run import run_search
+from training.search_run import open_storage, run_search
 from training.search_space import check_space, data_arguments_for_space, load_space
 
 DEFAULT_OUTPUT = "outputs/search"
@@ -41,9 +42,11 @@ def main(argv: list[str] | None = None) -> int:
         depth = encoder_depth(resolve_backbone(model_args.backbone))
         space = check_space(space, depth, given=search_args.search_space is not None)
         data_args = data_arguments_for_space(space, data_args)
+        objective = parse_objective(search_args.objective, resolve_tasks(data_args)[0].tasks)
+        storage = open_storage(search_args.storage, Path(training_args.output_dir), search_args.heartbeat_interval)
         setup = prepare(model_args, data_args, training_args)
-        objective = parse_objective(search_args.objective, setup.data.tasks)
-        study, files = run_search(model_args, data_args, training_args, search_args, setup, space, objective, depth)
+        study, files = run_search(model_args, data_args, training_args, search_args, setup, space, objective, depth,
+                                  storage)
     except (ArgumentError, DataValidationError) as error:
         print(f"hyperparameter_search.py: error: {error}", file=sys.stderr)
         return 2

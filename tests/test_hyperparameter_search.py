@@ -31,7 +31,8 @@ def flags(tmp_path, tiny_backbone_dir, demo_sample_csv):
     space.write_text(yaml.safe_dump(SPACE))
     return ["--backbone", tiny_backbone_dir, "--train-file", str(demo_sample_csv), "--task", "sentiment:multiclass",
             "--task", "confidence:regression", "--batch-size", "16", "--epochs", "2", "--disable-tqdm", "true",
-            "--report-to", "none", "--data-cache-dir", str(tmp_path / "cache"), "--search-space", str(space),
+            "--report-to", "none", "--data-cache-dir", str(tmp_path / "cache"), "--embedding-cache-dir",
+            str(tmp_path / "embeddings"), "--search-space", str(space),
             "--output-dir", str(tmp_path / "search")]
 
 
@@ -118,7 +119,7 @@ def test_a_trial_whose_process_died_is_run_again(tmp_path, flags):
 
 def test_the_fast_stage_puts_its_best_heads_only_settings_first(tmp_path, flags, caplog):
     with caplog.at_level("INFO"):
-        assert hyperparameter_search.main([*flags, "--fast-trials", "2", "--n-trials", "1"]) == 0
+        assert hyperparameter_search.main([*flags, "--fast-trials", "2", "--n-trials", "1", "--no-pruning"]) == 0
     heads, main = study(tmp_path, "multitask-heads"), study(tmp_path)
     assert states(heads) == ["COMPLETE", "COMPLETE"] and "embedding cache: built train" in caplog.text
     assert set(heads.best_trial.params) == {"head_lr", "pooling", "dropout"}  # heads-only part of the space

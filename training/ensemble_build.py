@@ -63,15 +63,15 @@ def train_member(argv: list[str], folder: Path, fold: tuple[np.ndarray, int] | N
     return folder
 
 
-def train_members(ens: EnsembleArguments, shared: list[str], output_dir: Path, split_seed: int,
-                  fold: np.ndarray | None) -> list[Path]:
+def train_members(specs: list[dict] | None, shared: list[str], output_dir: Path, split_seed: int,
+                  fold: np.ndarray | None, folds: int = 0) -> list[Path]:
     """Every member's folder (trained now or reused), sharing the data split of the ensemble."""
     pinned = ["--split-seed", str(split_seed)]
     if fold is not None:  # cross-validation: a fixed budget, so the left-out fold stays out of every choice
         plans = [(f"fold-{k}", ["--eval-strategy", "no", "--load-best-model-at-end", "false"], (fold, k))
-                 for k in range(ens.cv_folds)]
+                 for k in range(folds)]
     else:
-        plans = [(f"member-{i}", flags_to_argv(spec), None) for i, spec in enumerate(member_specs(ens))]
+        plans = [(f"member-{i}", flags_to_argv(spec), None) for i, spec in enumerate(specs)]
     folders = []
     for name, extra, member_fold in plans:
         folder = output_dir / "members" / name
@@ -227,6 +227,9 @@ def build_and_save(folders: list[Path], names: list[str], ens: EnsembleArguments
 
 def run_ensemble(ens: EnsembleArguments, shared: list[str], output_dir: Path) -> dict:
     """The whole of train_ensemble.py: members, held-out rows, weights, calibration, report, one folder."""
+    specs = None if ens.from_models or ens.cv_folds else member_specs(ens)  # bad member lists fail first
+    if ens.from_models:
+        check_members([Path(f) for f in ens.from_models])
     model_args, data_args, args = parse_arguments([*shared, "--output-dir", str(output_dir)])
     setup = prepare(model_args, data_args, args)
     data = setup.data
@@ -238,9 +241,8 @@ def run_ensemble(ens: EnsembleArguments, shared: list[str], output_dir: Path) ->
     parts = held_out_parts(data.tokenized, data.split_seed, cross_validation=fold is not None)
     if ens.from_models:
         folders = [Path(f) for f in ens.from_models]
-        check_members(folders)
     else:
-        folders = train_members(ens, shared, output_dir, data.split_seed, fold)
+        folders = train_members(specs, shared, output_dir, data.split_seed, fold, ens.cv_folds or 0)
     names = [folder.name for folder in folders]
     cv = None
     if fold is not None:

@@ -48,8 +48,9 @@ class Search:
 
     def __init__(self, model_args: ModelArguments, args: MultiTaskTrainingArguments, search_args: SearchArguments,
                  setup: Setup, space: dict[str, Param], objective: Objective, depth: int, flags: dict[str, Any],
-                 output_dir: Path, save_best: bool = True):
+                 output_dir: Path, save_best: bool = True, n_trials: int | None = None):
         self.model_args, self.args, self.search_args = model_args, args, search_args
+        self.n_trials = n_trials or search_args.n_trials
         self.setup, self.space, self.objective, self.depth = setup, space, objective, depth
         self.flags, self.output_dir, self.save_best = flags, output_dir, save_best
         self.weights = setup.data.sample_weights(self.weighted_task()) if self.weighted_task() else None
@@ -100,10 +101,10 @@ class Search:
         """A worker that finds the study full stops it instead of running one more trial."""
         import optuna
 
-        if finished_trials(trial.study) >= self.search_args.n_trials:
+        if finished_trials(trial.study) >= self.n_trials:
             trial.set_user_attr("skipped", True)
             trial.study.stop()
-            raise optuna.TrialPruned(f"the study already has {self.search_args.n_trials} finished trials")
+            raise optuna.TrialPruned(f"the study already has {self.n_trials} finished trials")
         trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
         self.started[trial.number] = time.perf_counter()
 
@@ -200,7 +201,9 @@ def open_storage(url: str | None, output_dir: Path, heartbeat: int = 20):
     import optuna
     from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 
-    url = url or f"sqlite:///{(output_dir / 'study.db').absolute()}"
+    if url is None:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        url = f"sqlite:///{(output_dir / 'study.db').absolute()}"
     engine = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else None
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
@@ -235,12 +238,16 @@ def run_stage(search: Search, study_name: str, storage, n_trials: int, timeout: 
     if remaining > 0:
         trainer = build_search_trainer(search)
         sampler = optuna.samplers.TPESampler(seed=(search.args.seed * 100_003 + os.getpid()) % 2**31)
-        trainer.hyperparameter_search(
-            hp_space=search.hp_space, compute_objective=lambda metrics: metrics["eval_objective"],
-            n_trials=remaining, direction=search.objective.direction, backend="optuna", timeout=timeout,
-            storage=storage, study_name=study_name, load_if_exists=True, sampler=sampler,
-            pruner=make_pruner(search.search_args.pruner), gc_after_trial=True,
-            catch=(ValueError,))
+        try:
+            trainer.hyperparameter_search(
+                hp_space=search.hp_space, compute_objective=lambda metrics: metrics["eval_objective"],
+                n_trials=remaining, direction=search.objective.direction, backend="optuna", timeout=timeout,
+                storage=storage, study_name=study_name, load_if_exists=True, sampler=sampler,
+                pruner=make_pruner(search.search_args.pruner), gc_after_trial=True, catch=(ValueError,))
+        except ValueError:  # the Trainer asks for the best trial at the end, which fails when none completed
+            if any(t.state.name == "COMPLETE" for t in study.get_trials(deepcopy=False)):
+                raise
+            logger.warning("study %r: no trial completed (all pruned or failed)", study_name)
         del trainer
         gc.collect()
     return optuna.load_study(study_name=study_name, storage=storage)
@@ -256,12 +263,12 @@ def heads_only(search: Search, output_dir: Path) -> Search:
             c for c in space["pooling"].choices if c != "attention") or ("mean",))
     data = search.setup.data
     tokenized = data.tokenized.copy()
-    tokenized["train"] = tokenized["train"].with_transform(None)
+    tokenized["train"] = tokenized["train"].with_format(None)  # no augmentation transform
     setup = dataclasses.replace(search.setup, data=dataclasses.replace(data, augmenter=None, tokenized=tokenized))
     args = dataclasses.replace(search.args, freeze_strategy="full", cache_embeddings="on",
                                output_dir=str(output_dir / "heads_trials"))
     return Search(search.model_args, args, search.search_args, setup, space, search.objective, search.depth,
-                  search.flags, output_dir, save_best=False)
+                  search.flags, output_dir, save_best=False, n_trials=search.search_args.fast_trials)
 
 
 def enqueue_best(source, target, names: set[str], count: int = 3) -> None:
@@ -315,11 +322,11 @@ def explicit_flags(model_args, data_args, args) -> dict[str, Any]:
     return flags
 
 
-def run_search(model_args, data_args, args, search_args, setup: Setup, space, objective, depth: int):
+def run_search(model_args, data_args, args, search_args, setup: Setup, space, objective, depth: int, storage=None):
     """The fast stage (when asked), then the fine-tuning stage; returns (study, files written)."""
     output_dir = Path(args.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    storage = open_storage(search_args.storage, output_dir, search_args.heartbeat_interval)
+    storage = storage or open_storage(search_args.storage, output_dir, search_args.heartbeat_interval)
     flags = explicit_flags(model_args, data_args, args)
     search = Search(model_args, search_training_arguments(args, objective, output_dir), search_args, setup, space,
                     objective, depth, flags, output_dir)
