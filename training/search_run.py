@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import psutil
 import yaml
 from filelock import FileLock
 
@@ -112,6 +113,7 @@ class Search:
         """Record the trial, save its model when it is the best so far, drop its checkpoints."""
         seconds = time.perf_counter() - self.started.get(trial.number, time.perf_counter())
         trial.set_user_attr("seconds", round(seconds, 1))
+        trial.set_user_attr("rss_mb", round(psutil.Process().memory_info().rss / 1e6))  # growth shows in trials.csv
         value = getattr(trainer, "objective", None)
         if not pruned and self.save_best and value is not None and math.isfinite(value):
             self.maybe_save_best(trainer, trial, value)
