@@ -29,6 +29,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--threads", type=int, help="CPU threads for PyTorch / ONNX Runtime (default: library's)")
     parser.add_argument("--progress", choices=["auto", "on", "off"], default="auto",
                         help="progress bar on stderr (auto: on for 512+ texts)")
+    parser.add_argument("--mc-dropout", type=int, default=0, metavar="N",
+                        help="N stochastic passes with dropout on: mean and standard deviation per task (PyTorch "
+                             "back end only; default: off)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the --mc-dropout passes (default: 0)")
     parser.add_argument("--quiet", action="store_true", help="no summary line on stderr")
     return parser
 
@@ -41,6 +45,8 @@ def check_arguments(args: argparse.Namespace) -> None:
         raise InputError(f"--max-length must be >= 2, got {args.max_length}")
     if args.threads is not None and args.threads < 1:
         raise InputError(f"--threads must be >= 1, got {args.threads}")
+    if args.mc_dropout < 0:
+        raise InputError(f"--mc-dropout must be >= 1 passes (or 0: off), got {args.mc_dropout}")
     output_format(args.output)
 
 
@@ -52,7 +58,7 @@ def run(args: argparse.Namespace) -> None:
     show = {"auto": None, "on": True, "off": False}[args.progress]
     start = time.perf_counter()
     results = predict_texts(backend, texts, batch_size=args.batch_size, max_length=args.max_length,
-                            show_progress=show)
+                            show_progress=show, mc_dropout=args.mc_dropout, seed=args.seed)
     seconds = time.perf_counter() - start
     write_predictions(texts, results, args.output)
     if not args.quiet:

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from inference.errors import ModelLoadError
+from modeling.postprocessing import std_output_name
 from modeling.serving import first_line
 
 METADATA_KEY = "multitask_config"
@@ -29,9 +30,11 @@ def output_name(task: str) -> str:
 
 
 def build_metadata(
-    config: Mapping[str, Any], input_names: Sequence[str], max_length: int, quantization: str | None = None
+    config: Mapping[str, Any], input_names: Sequence[str], max_length: int, quantization: str | None = None,
+    std_names: Sequence[str] = (),
 ) -> dict[str, str]:
-    """The metadata_props entries of an export: one JSON document under `METADATA_KEY`."""
+    """The metadata_props entries of an export: one JSON document under `METADATA_KEY` (`std_names`: the tasks
+    whose predicted standard deviation is an output too)."""
     tasks = config.get("tasks") or []
     if not tasks:
         raise ValueError("model config has no tasks; cannot describe the ONNX outputs")
@@ -39,7 +42,8 @@ def build_metadata(
         "format_version": FORMAT_VERSION,
         "config": dict(config),
         "inputs": list(input_names),
-        "outputs": {t["name"]: output_name(t["name"]) for t in tasks},
+        "outputs": {**{t["name"]: output_name(t["name"]) for t in tasks},
+                    **{std_output_name(name): std_output_name(name) for name in std_names}},
         "max_length": int(max_length),
         "quantization": quantization,
     }

@@ -19,6 +19,7 @@ import numpy as np
 
 from inference.onnx_backend import ONNX_FILE_NAME, OnnxBackend, build_metadata, output_name
 from inference.torch_backend import TorchBackend
+from modeling.postprocessing import std_output_name
 
 DEFAULT_OPSET = 17
 FP32_TOLERANCE = 1e-4
@@ -45,21 +46,31 @@ def resolve_output(output: str | Path) -> Path:
     return output if output.suffix.lower() == ".onnx" else output / ONNX_FILE_NAME
 
 
-def _wrapper(model: Any, task_names: Sequence[str], input_names: Sequence[str]):
+def _wrapper(model: Any, task_names: Sequence[str], std_names: Sequence[str], input_names: Sequence[str]):
     import torch
 
     class HeadsAsTuple(torch.nn.Module):
-        """Positional inputs in `input_names` order, one output tensor per task (ONNX wants flat outputs)."""
+        """Positional inputs in `input_names` order, one output tensor per task, then the predicted standard
+        deviation of each `gaussian_nll` head (ONNX wants flat outputs)."""
 
         def __init__(self) -> None:
             super().__init__()
             self.model = model
 
         def forward(self, *inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
-            logits = self.model(**dict(zip(input_names, inputs))).logits
-            return tuple(logits[name] for name in task_names)
+            output = self.model(**dict(zip(input_names, inputs)))
+            stds = self.model.predicted_std(output.log_variances) if std_names else {}
+            return tuple(output.logits[name] for name in task_names) + tuple(stds[name] for name in std_names)
 
     return HeadsAsTuple().eval()
+
+
+def std_tasks(backend: TorchBackend) -> list[str]:
+    """Regression heads trained with `gaussian_nll` (of a single model): they also output their predicted standard
+    deviation."""
+    if not hasattr(backend.model, "predicted_std"):
+        return []
+    return [t["name"] for t in backend.tasks if t["type"] == "regression" and t.get("loss") == "gaussian_nll"]
 
 
 def assert_eval_mode(model: Any) -> None:
@@ -75,11 +86,12 @@ def torch_export(backend: TorchBackend, onnx_path: Path, opset: int = DEFAULT_OP
 
     model = backend.model.eval()
     names = list(backend.input_names)
-    tasks = [t["name"] for t in backend.tasks]
+    tasks, stds = [t["name"] for t in backend.tasks], std_tasks(backend)
+    outputs = [output_name(t) for t in tasks] + [std_output_name(t) for t in stds]
     sample = backend.tokenizer(list(PARITY_TEXTS[:3]), padding=True, return_tensors="pt")
     args = tuple(sample[name].to(backend.device) for name in names)
     axes = {name: {0: "batch", 1: "sequence"} for name in names}
-    axes.update({output_name(task): {0: "batch"} for task in tasks})
+    axes.update({name: {0: "batch"} for name in outputs})
     try:
         # Tracing warns about Python-side branches in transformers' mask helpers and the regression scale constants;
         # the sample batch has padding, and parity on padded and unpadded batches is checked after export.
@@ -87,8 +99,8 @@ def torch_export(backend: TorchBackend, onnx_path: Path, opset: int = DEFAULT_OP
             warnings.simplefilter("ignore", category=torch.jit.TracerWarning)
             warnings.filterwarnings("ignore", message="Exporting aten::index operator")
             torch.onnx.export(
-                _wrapper(model, tasks, names), args, str(onnx_path), input_names=names,
-                output_names=[output_name(t) for t in tasks], dynamic_axes=axes, opset_version=opset,
+                _wrapper(model, tasks, stds, names), args, str(onnx_path), input_names=names,
+                output_names=outputs, dynamic_axes=axes, opset_version=opset,
                 do_constant_folding=True, dynamo=False,
             )
     finally:
@@ -101,7 +113,7 @@ def write_metadata(onnx_path: Path, backend: TorchBackend, quantization: str | N
     import onnx
 
     proto = onnx.load(str(onnx_path))
-    meta = build_metadata(backend.config, backend.input_names, backend.max_length, quantization)
+    meta = build_metadata(backend.config, backend.input_names, backend.max_length, quantization, std_tasks(backend))
     kept = [p for p in proto.metadata_props if p.key not in meta]
     del proto.metadata_props[:]
     proto.metadata_props.extend(kept)

@@ -12,8 +12,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from inference.errors import ModelLoadError
-from modeling.postprocessing import decode_outputs
+from inference.errors import InputError, ModelLoadError
+from modeling.postprocessing import decode_outputs, decode_samples
 
 PROGRESS_MIN_TEXTS = 512
 
@@ -79,29 +79,56 @@ def predict_logits(
     backend: Backend, texts: Sequence[str], batch_size: int = 32, max_length: int | None = None,
     show_progress: bool | None = None,
 ) -> dict[str, list[np.ndarray]]:
-    """Raw head outputs per text, in input order: ``{task: [row_array, ...]}``."""
+    """Raw head outputs per text, in input order: ``{output: [row_array, ...]}`` (a task's logits under its name,
+    a predicted standard deviation under `std_<task>`)."""
     if batch_size < 1:
         raise ValueError(f"--batch-size must be >= 1, got {batch_size}")
     order = length_order(texts)
-    rows: dict[str, list[Any]] = {t["name"]: [None] * len(texts) for t in backend.tasks}
+    rows: dict[str, list[Any]] = {}
     with _progress(len(texts), show_progress) as bar:
         for start in range(0, len(order), batch_size):
             index = order[start:start + batch_size]
             outputs = backend.run(encode_batch(backend, [texts[i] for i in index], max_length))
             for name, values in outputs.items():
+                column = rows.setdefault(name, [None] * len(texts))
                 for position, value in zip(index, np.asarray(values)):
-                    rows[name][position] = value
+                    column[position] = value
             bar.update(len(index))
     return rows
 
 
 def predict_texts(
     backend: Backend, texts: Sequence[str], batch_size: int = 32, max_length: int | None = None,
-    show_progress: bool | None = None,
+    show_progress: bool | None = None, mc_dropout: int = 0, seed: int = 0,
 ) -> list[dict[str, dict[str, Any]]]:
-    """Per-text results ``{task: result}`` (see `modeling/postprocessing.py`) in the order of `texts`."""
+    """Per-text results ``{task: result}`` (see `modeling/postprocessing.py`) in the order of `texts`.
+
+    `mc_dropout` N > 0: N passes with dropout on (seeded with `seed`), decoded as their mean, with the spread of
+    the passes under `std` (PyTorch back end only).
+    """
     if not texts:
         return []
+    if mc_dropout:
+        return predict_with_mc_dropout(backend, texts, mc_dropout, seed, batch_size, max_length, show_progress)
     rows = predict_logits(backend, texts, batch_size, max_length, show_progress)
     logits = {name: np.stack(values) for name, values in rows.items()}
     return decode_outputs(backend.tasks, logits, backend.thresholds, backend.temperatures)
+
+
+def predict_with_mc_dropout(backend: Backend, texts: Sequence[str], passes: int, seed: int, batch_size: int,
+                            max_length: int | None, show_progress: bool | None) -> list[dict[str, dict[str, Any]]]:
+    """`passes` stochastic forward passes over all texts, decoded by `decode_samples`."""
+    if not getattr(backend, "supports_mc_dropout", False):
+        raise InputError(f"--mc-dropout needs the PyTorch back end: a {backend.kind} model runs without dropout "
+                         "(serve the saved model folder instead of its export)")
+    import torch
+
+    torch.manual_seed(seed)
+    backend.set_dropout(True)
+    try:
+        samples = [{name: np.stack(values) for name, values in
+                    predict_logits(backend, texts, batch_size, max_length, show_progress).items()}
+                   for _ in range(passes)]
+    finally:
+        backend.set_dropout(False)
+    return decode_samples(backend.tasks, samples, backend.thresholds, backend.temperatures)

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from inference.loading import load_model
+from modeling.postprocessing import std_output_name
 from modeling.serving import serving_max_length
 
 
@@ -44,10 +45,21 @@ class TorchBackend:
         loaded = load_model(name_or_path, device=device, threads=threads)
         return cls(loaded.model, loaded.tokenizer, device=loaded.device)
 
+    supports_mc_dropout = True
+
     def run(self, encoded: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Head outputs `{task: array}` for one tokenized batch."""
+        """Head outputs `{task: array}` for one tokenized batch, plus `std_<task>` for `gaussian_nll` heads."""
         torch = self._torch
         feed = {n: torch.as_tensor(encoded[n], device=self.device) for n in self.input_names if n in encoded}
         with torch.inference_mode():
-            logits = self.model(**feed).logits
-        return {name: value.float().cpu().numpy() for name, value in logits.items()}
+            output = self.model(**feed)
+            stds = self.model.predicted_std(output.log_variances) if hasattr(self.model, "predicted_std") else {}
+        arrays = {name: value.float().cpu().numpy() for name, value in output.logits.items()}
+        arrays.update({std_output_name(name): value.float().cpu().numpy() for name, value in stds.items()})
+        return arrays
+
+    def set_dropout(self, active: bool) -> None:
+        """Dropout layers on (MC dropout: every pass draws new masks) or off; everything else stays in eval mode."""
+        for module in self.model.modules():
+            if isinstance(module, self._torch.nn.Dropout):
+                module.train(active)

@@ -165,6 +165,7 @@ class MultiTaskModel(MultiTaskPreTrainedModel):
         encoder_params = inspect.signature(self.encoder.forward).parameters
         self._encoder_takes_token_types = "token_type_ids" in encoder_params
         self._encoder_frozen = False
+        self.weight_multipliers: dict[str, float] = {}
         self.post_init()
 
     @classmethod
@@ -254,15 +255,20 @@ class MultiTaskModel(MultiTaskPreTrainedModel):
         `present[t]` (a bool tensor) is False for a task without any label in the batch (its loss is a
         graph-connected zero): uncertainty weighting then drops its regulariser too.
         """
-        fixed = {t["name"]: t["weight"] for t in self.config.tasks}
+        fixed = self.scheduled_weights()
         if self.uncertainty is not None:
             return self.uncertainty(task_losses, fixed, present)
         losses = [fixed[name] * loss for name, loss in task_losses.items()]
         return torch.stack(losses).sum()
 
+    def scheduled_weights(self) -> dict[str, float]:
+        """Each task's fixed weight times its current multiplier (set during training by a balancing strategy or
+        a curriculum; 1 otherwise)."""
+        return {t["name"]: t["weight"] * self.weight_multipliers.get(t["name"], 1.0) for t in self.config.tasks}
+
     def task_weights(self) -> dict[str, float]:
         """Current effective weight of each task loss (for logging)."""
-        fixed = {t["name"]: t["weight"] for t in self.config.tasks}
+        fixed = self.scheduled_weights()
         return fixed if self.uncertainty is None else self.uncertainty.effective_weights(fixed)
 
     # ----- forward -----
@@ -341,6 +347,15 @@ class MultiTaskModel(MultiTaskPreTrainedModel):
                 present[name] = labelled_row_count(target) > 0
                 task_losses[name] = compute_task_loss(task, for_loss, target, log_var)
         return logits, task_losses, log_variances, present
+
+    def predicted_std(self, log_variances: dict[str, torch.Tensor] | None) -> dict[str, torch.Tensor]:
+        """Standard deviation in the user's units of each `gaussian_nll` head, from its predicted log-variance
+        (which lives in the standardised target space): exp(log_var / 2) * target_std."""
+        out = {}
+        for name, log_var in (log_variances or {}).items():
+            std = torch.as_tensor(self.config.get_task(name)["target_std"], dtype=log_var.dtype, device=log_var.device)
+            out[name] = torch.exp(0.5 * log_var) * std  # (B, K)
+        return out
 
     @staticmethod
     def _check_label_shape(task: dict, target: torch.Tensor, output: torch.Tensor) -> torch.Tensor:

@@ -17,7 +17,7 @@ from transformers import Pipeline
 from transformers.pipelines import PIPELINE_REGISTRY
 
 from .modeling_multitask import MultiTaskModel
-from .postprocessing import decode_outputs
+from .postprocessing import decode_outputs, std_output_name
 from .serving import serving_max_length
 
 PIPELINE_TASK = "multitask-text-classification"
@@ -36,6 +36,9 @@ class MultiTaskTextClassificationPipeline(Pipeline):
     _load_tokenizer = True
 
     def _sanitize_parameters(self, tasks: list[str] | None = None, max_length: int | None = None, **kwargs: Any):
+        if "mc_dropout" in kwargs:
+            raise ValueError("mc_dropout is not supported by the pipeline (it runs the model in eval mode); use "
+                             "predict.py --mc-dropout N, which also reports the spread of the passes")
         if kwargs:
             raise ValueError(f"unknown pipeline argument(s) {sorted(kwargs)}; allowed: tasks, max_length, batch_size")
         preprocess: dict[str, Any] = {}
@@ -62,13 +65,16 @@ class MultiTaskTextClassificationPipeline(Pipeline):
         return {name: encoded[name] for name in names if name in encoded}
 
     def _forward(self, model_inputs: dict[str, Any]) -> dict[str, Any]:
-        logits = self.model(**model_inputs).logits
-        return {f"logits_{name}": value for name, value in logits.items()}
+        output = self.model(**model_inputs)
+        arrays = {name: value for name, value in output.logits.items()}
+        if hasattr(self.model, "predicted_std"):  # gaussian_nll heads: their standard deviation, in the user's units
+            arrays.update({std_output_name(n): v for n, v in self.model.predicted_std(output.log_variances).items()})
+        return arrays
 
     def postprocess(self, model_outputs: dict[str, Any], tasks: list[str] | None = None) -> dict[str, Any]:
         config = self.model.config
         selected = [t for t in config.tasks if tasks is None or t["name"] in tasks]
-        arrays = {t["name"]: model_outputs[f"logits_{t['name']}"].float().numpy() for t in selected}
+        arrays = {key: value.float().numpy() for key, value in model_outputs.items()}
         return decode_outputs(selected, arrays, config.thresholds, config.temperatures)[0]
 
 

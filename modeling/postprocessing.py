@@ -9,7 +9,9 @@ Output per task (one dict per text):
 - multiclass: ``{"label": str, "probabilities": {label: p}}`` (softmax of logits / T, argmax)
 - multilabel: ``{"labels": [str, ...], "probabilities": {label: p}}`` (sigmoid of logits / T, p >= threshold)
 - binary: ``{"label": str, "probability": p}`` (p = P(labels[1]) = sigmoid(logit / T), positive when p >= threshold)
-- regression: ``{"values": {output_name: v}}`` (the model already returns the user's units)
+- regression: ``{"values": {output_name: v}}`` (the model already returns the user's units), plus
+  ``{"std": {output_name: s}}`` for heads trained with `gaussian_nll` (their predicted standard deviation)
+- with MC dropout (`decode_samples`): the mean over passes as above, plus ``"std"`` per label or output.
 """
 
 from __future__ import annotations
@@ -115,28 +117,56 @@ def _rows_binary(task: Mapping[str, Any], probs: np.ndarray, cut: float) -> list
     return [{"label": positive if p >= cut else negative, "probability": float(p)} for p in probs]
 
 
+def std_output_name(task_name: str) -> str:
+    """Key (and ONNX output name) of a `gaussian_nll` regression task's predicted standard deviation."""
+    return f"std_{task_name}"
+
+
+def decode_probabilities(task: Mapping[str, Any], probs: np.ndarray,
+                         thresholds: Mapping[str, float] | None = None) -> list[dict[str, Any]]:
+    """Result rows from a classification task's probabilities (argmax, or each label against its threshold)."""
+    if task["type"] == "multiclass":
+        return _rows_multiclass(task, probs)
+    cut = threshold_vector(task, thresholds)
+    if task["type"] == "multilabel":
+        return _rows_multilabel(task, probs, cut)
+    return _rows_binary(task, probs.reshape(-1), float(cut[0]))
+
+
+def _regression_rows(task: Mapping[str, Any], values: np.ndarray, std: np.ndarray | None) -> list[dict[str, Any]]:
+    names = list(task["labels"])
+    values = np.asarray(values, dtype=np.float64).reshape(len(values), -1)
+    rows = [{"values": {name: float(v) for name, v in zip(names, row)}} for row in values]
+    if std is not None:
+        std = np.asarray(std, dtype=np.float64).reshape(len(values), -1)
+        for row, spread in zip(rows, std):
+            row["std"] = {name: float(v) for name, v in zip(names, spread)}
+    return rows
+
+
 def decode_task(
     task: Mapping[str, Any],
     logits: np.ndarray,
     thresholds: Mapping[str, float] | None = None,
     temperature: float | None = None,
+    std: np.ndarray | None = None,
 ) -> list[dict[str, Any]]:
-    """Turn one head's output (batch first) into one result dict per row, as described in the module docstring."""
+    """Turn one head's output (batch first) into one result dict per row, as described in the module docstring.
+
+    `std`: a regression task's predicted standard deviation in the user's units (`gaussian_nll` heads)."""
     logits = np.asarray(logits)
-    kind = task["type"]
-    if kind == "regression":
-        values = logits.reshape(logits.shape[0], -1).astype(np.float64)
-        names = list(task["labels"])
-        return [{"values": {name: float(v) for name, v in zip(names, row)}} for row in values]
-    if kind == "binary":
-        logits = logits.reshape(-1)
-    probs = task_probabilities(task, logits, temperature)
-    if kind == "multiclass":
-        return _rows_multiclass(task, probs)
-    cut = threshold_vector(task, thresholds)
-    if kind == "multilabel":
-        return _rows_multilabel(task, probs, cut)
-    return _rows_binary(task, probs, float(cut[0]))
+    if task["type"] == "regression":
+        return _regression_rows(task, logits, std)
+    probs = task_probabilities(task, logits.reshape(-1) if task["type"] == "binary" else logits, temperature)
+    return decode_probabilities(task, probs, thresholds)
+
+
+def _check_rows(per_task: Mapping[str, list]) -> list[dict[str, dict[str, Any]]]:
+    sizes = {name: len(rows) for name, rows in per_task.items()}
+    if len(set(sizes.values())) > 1:
+        raise ValueError(f"task outputs disagree on the batch size: {sizes}")
+    n_rows = next(iter(sizes.values()), 0)
+    return [{name: rows[i] for name, rows in per_task.items()} for i in range(n_rows)]
 
 
 def decode_outputs(
@@ -145,28 +175,52 @@ def decode_outputs(
     thresholds: Mapping[str, Mapping[str, float]] | None = None,
     temperatures: Mapping[str, float] | None = None,
 ) -> list[dict[str, dict[str, Any]]]:
-    """Decode every head: returns one ``{task_name: result}`` dict per row, tasks in config order."""
+    """Decode every head: returns one ``{task_name: result}`` dict per row, tasks in config order.
+
+    `logits` may also hold `std_<task>` arrays (`std_output_name`) for regression tasks that predict their spread.
+    """
     thresholds = thresholds or {}
     temperatures = temperatures or {}
     missing = [t["name"] for t in tasks if t["name"] not in logits]
     if missing:
         raise ValueError(f"model outputs lack tasks {missing}; got outputs for {sorted(logits)}")
-    per_task = {
-        t["name"]: decode_task(t, logits[t["name"]], thresholds.get(t["name"]), temperatures.get(t["name"]))
-        for t in tasks
-    }
-    sizes = {name: len(rows) for name, rows in per_task.items()}
-    if len(set(sizes.values())) > 1:
-        raise ValueError(f"task outputs disagree on the batch size: {sizes}")
-    n_rows = next(iter(sizes.values()), 0)
-    return [{name: rows[i] for name, rows in per_task.items()} for i in range(n_rows)]
+    return _check_rows({
+        t["name"]: decode_task(t, logits[t["name"]], thresholds.get(t["name"]), temperatures.get(t["name"]),
+                               logits.get(std_output_name(t["name"])) if t["type"] == "regression" else None)
+        for t in tasks})
+
+
+def decode_samples(
+    tasks: Sequence[Mapping[str, Any]],
+    samples: Sequence[Mapping[str, np.ndarray]],
+    thresholds: Mapping[str, Mapping[str, float]] | None = None,
+    temperatures: Mapping[str, float] | None = None,
+) -> list[dict[str, dict[str, Any]]]:
+    """Decode several stochastic passes (MC dropout) of the same rows: per task the mean probabilities (or values),
+    decided as usual, plus their standard deviation across passes under `std`."""
+    thresholds, temperatures = thresholds or {}, temperatures or {}
+    per_task = {}
+    for task in tasks:
+        name = task["name"]
+        if task["type"] == "regression":
+            stack = np.stack([np.asarray(s[name], dtype=np.float64) for s in samples])
+            per_task[name] = _regression_rows(task, stack.mean(axis=0), stack.std(axis=0))
+            continue
+        stack = np.stack([task_probabilities(task, np.asarray(s[name]), temperatures.get(name)) for s in samples])
+        rows = decode_probabilities(task, stack.mean(axis=0), thresholds.get(name))
+        labels = list(task["labels"]) if task["type"] != "binary" else [task["labels"][1]]
+        for row, spread in zip(rows, stack.std(axis=0).reshape(len(rows), -1)):
+            row["std"] = {label: float(v) for label, v in zip(labels, spread)}
+        per_task[name] = rows
+    return _check_rows(per_task)
 
 
 def flatten_result(result: Mapping[str, Mapping[str, Any]], label_separator: str = "|") -> dict[str, Any]:
     """One flat row for CSV: ``<task>`` (label; multilabel labels joined), ``<task>_prob_<label>``,
-    ``<task>_probability`` (binary) and ``<task>_<output>`` (regression)."""
+    ``<task>_probability`` (binary), ``<task>_<output>`` (regression) and ``<task>_std_<label or output>``."""
     flat: dict[str, Any] = {}
     for name, res in result.items():
+        flat.update({f"{name}_std_{key}": value for key, value in res.get("std", {}).items()})
         if "values" in res:
             flat.update({f"{name}_{key}": value for key, value in res["values"].items()})
             continue

@@ -397,7 +397,40 @@ TRAINING_CASES = {
                                                  "1e9"], "restore_callback_states"),
 }
 
-CASES = {**MODEL_CASES, **DATA_CASES, **TRAINING_CASES}
+def logged_weights(run: Run, task: str) -> list[float]:
+    return [entry[f"weight_{task}"] for entry in run.state.log_history if f"weight_{task}" in entry]
+
+
+def check_dwa(run, env, temperature=2.0):
+    weights = logged_weights(run, "sentiment")
+    assert weights[0] == 1.0 and len(set(weights)) > 1  # equal at first, then moved by the loss ratios
+    assert (run.out / "plots" / "task_weights.png").is_file()
+    callback = next(c for c in run.trainer.callback_handler.callbacks if type(c).__name__ == "TaskBalancingCallback")
+    assert callback.strategy == "dwa" and callback.temperature == temperature
+    total = sum(callback.balance.values())
+    assert total == pytest.approx(len(callback.balance))  # DWA weights sum to the number of tasks
+
+
+BALANCING_CASES = {
+    "loss_weighting": (["--loss-weighting", "dwa", "--loss-weighting-interval", "2", "--epochs", "3"], check_dwa),
+    "loss_weighting_interval": (["--loss-weighting", "inverse_variance", "--loss-weighting-interval", "3",
+                                 "--epochs", "2"], lambda r, e: [k for k, (a, b) in enumerate(zip(
+                                     logged_weights(r, "question"), logged_weights(r, "question")[1:])) if a != b][
+                                     :1] == [2]),  # first change after step 3 (logged at step 4)
+    "loss_weighting_window": (["--loss-weighting", "inverse_variance", "--loss-weighting-interval", "2",
+                               "--loss-weighting-window", "3", "--epochs", "2"], lambda r, e: next(
+        c for c in r.trainer.callback_handler.callbacks if type(c).__name__ == "TaskBalancingCallback").window == 3
+        and len(set(logged_weights(r, "markers"))) > 1),
+    "dwa_temperature": (["--loss-weighting", "dwa", "--loss-weighting-interval", "2", "--dwa-temperature", "0.5",
+                         "--epochs", "3"], lambda r, e: check_dwa(r, e, 0.5)),
+    "task_weight_schedule": (["--task-weight-schedule", "confidence=0:0,1:1", "--epochs", "2"], lambda r, e: (
+        logged_weights(r, "confidence")[0] == 0.0 and logged_weights(r, "confidence")[-1] > 0.7
+        and set(logged_weights(r, "sentiment")) == {1.0})),
+    "dropout_schedule": (["--dropout-schedule", "0:0.1,1:0.4", "--epochs", "2"], lambda r, e: pytest.approx(
+        0.4 * 7 / 8 + 0.1 / 8) == r.trainer.model.heads["sentiment"].dropout.p),  # set before the last step
+}
+
+CASES = {**MODEL_CASES, **DATA_CASES, **TRAINING_CASES, **BALANCING_CASES}
 TWO_RUN_CHECKS = {"dataset_config": check_dataset_config, "resume": check_resume,
                   "restore_callback_states": check_restore_callback_states}
 

@@ -85,8 +85,10 @@ def test_finished_run_resumed_again_trains_no_further(tmp_path, tiny_backbone_di
     assert all(torch.equal(before[k], after[k]) for k in before)
 
 
-@pytest.mark.parametrize("sampling", [["--word-dropout", "0.3"], ["--weighted-sampling", "sentiment"]],
-                         ids=["group_by_length+word_dropout", "weighted_sampling"])
+@pytest.mark.parametrize("sampling", [["--word-dropout", "0.3"], ["--weighted-sampling", "sentiment"],
+                                      ["--loss-weighting", "dwa", "--loss-weighting-interval", "4",
+                                       "--task-weight-schedule", "confidence=0:0,0.5:1"]],
+                         ids=["group_by_length+word_dropout", "weighted_sampling", "dwa+curriculum"])
 def test_killed_and_resumed_run_equals_the_uninterrupted_run(tmp_path, tiny_backbone_dir, demo_sample_csv,
                                                             sampling):
     dirs = (tiny_backbone_dir, demo_sample_csv, tmp_path / "cache")

@@ -68,7 +68,13 @@ class ModelArguments:
         default=1.0, metadata={"help": "Pseudo-count added to every class before inverse-frequency weighting."}
     )
     use_uncertainty_weighting: bool = field(
-        default=False, metadata={"help": "Learn task weights (Kendall et al. 2018) instead of fixed weights."}
+        default=False, metadata={"help": "Same as --loss-weighting uncertainty."}
+    )
+    loss_weighting: str = field(
+        default="fixed",
+        metadata={"help": "Task weights: fixed (--task-weight), uncertainty (learned, Kendall et al. 2018), "
+                          "inverse_variance (inverse to each task's recent loss variance) or dwa (Dynamic Weight "
+                          "Average, Liu et al. 2019); the last two change every --loss-weighting-interval steps."},
     )
     task_weight: list[str] = field(
         default_factory=list,
@@ -76,6 +82,14 @@ class ModelArguments:
     )
 
     def __post_init__(self):
+        from training.balancing import LOSS_WEIGHTINGS
+
+        if self.loss_weighting not in LOSS_WEIGHTINGS:
+            raise ArgumentError(f"--loss-weighting {self.loss_weighting!r}: choose one of {list(LOSS_WEIGHTINGS)}")
+        if self.use_uncertainty_weighting:
+            if self.loss_weighting not in ("fixed", "uncertainty"):
+                raise ArgumentError(f"--use-uncertainty-weighting contradicts --loss-weighting {self.loss_weighting}")
+            self.loss_weighting = "uncertainty"
         if self.pooling not in POOLING_OPTIONS:
             raise ArgumentError(f"--pooling {self.pooling!r}: choose one of {list(POOLING_OPTIONS)}")
         if not 0 <= self.dropout < 1:
@@ -155,6 +169,21 @@ class MultiTaskTrainingArguments(TrainingArguments):
         metadata={"help": "Batch order: group_by_length (less padding, about 1.6x faster on short texts), random, "
                           "sequential. --weighted-sampling replaces it."},
     )
+    loss_weighting_interval: int = field(
+        default=0, metadata={"help": "inverse_variance / dwa: update the task weights every N steps (0: at each "
+                                     "evaluation)."})
+    loss_weighting_window: int = field(
+        default=20, metadata={"help": "inverse_variance: logged losses per task the variance is taken over."})
+    dwa_temperature: float = field(default=2.0, metadata={"help": "dwa: softmax temperature of the loss ratios."})
+    task_weight_schedule: list[str] = field(
+        default_factory=list,
+        metadata={"help": "Curriculum: TASK=PROGRESS:WEIGHT,... multiplies a task's weight by a piecewise-linear "
+                          "function of progress (fractions of the steps, or epochs as 2ep), e.g. vad=0:0,0.5:1 "
+                          "(repeatable).", "action": "extend"},
+    )
+    dropout_schedule: str | None = field(
+        default=None,
+        metadata={"help": "Heads' dropout over training, PROGRESS:DROPOUT,... (e.g. 0:0.1,0.5:0.2,1:0.15)."})
     cache_embeddings: str = field(
         default="auto",
         metadata={"help": "Frozen-encoder embedding cache: auto (whenever valid: --freeze-strategy full, no word "
@@ -173,6 +202,14 @@ class MultiTaskTrainingArguments(TrainingArguments):
     def __post_init__(self):
         self._check_numbers()
         check_output_dir(self.output_dir)
+        from training.balancing import parse_schedule, parse_task_schedules
+
+        parse_task_schedules(self.task_weight_schedule)
+        if self.dropout_schedule:
+            parse_schedule(self.dropout_schedule, "--dropout-schedule", upper=1.0)
+        if self.loss_weighting_interval < 0 or self.loss_weighting_window < 2 or not self.dwa_temperature > 0:
+            raise ArgumentError("--loss-weighting-interval must be >= 0, --loss-weighting-window >= 2 and "
+                                "--dwa-temperature > 0")
         if self.train_sampling_strategy not in SAMPLING_STRATEGIES:
             raise ArgumentError(f"--train-sampling-strategy {self.train_sampling_strategy!r}: choose one of "
                                 f"{list(SAMPLING_STRATEGIES)}")

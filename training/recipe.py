@@ -20,6 +20,7 @@ from modeling.losses import class_weights_from_counts, pos_weight_from_counts
 from modeling.modeling_multitask import MultiTaskModel
 from modeling.task_schema import label_key
 from training.arguments import DEFAULT_BACKBONE, ArgumentError, ModelArguments, MultiTaskTrainingArguments
+from training.balancing import parse_task_schedules
 from training.callbacks import (
     AugmentationEpochCallback,
     FreezingCallback,
@@ -129,6 +130,7 @@ def check_arguments(model_args: ModelArguments, data_args: DataArguments, traini
                             "--validation-split > 0, or --eval-strategy no --load-best-model-at-end false")
     if task_names is None:
         return
+    parse_task_schedules(training_args.task_weight_schedule, task_names)
     if data_args.weighted_sampling and data_args.weighted_sampling not in task_names:
         raise ArgumentError(f"--weighted-sampling {data_args.weighted_sampling!r}: no such task; "
                             f"tasks are {task_names}")
@@ -185,7 +187,7 @@ def build_model(model_args: ModelArguments, tasks: list[dict], backbone: str | N
         head_dropout=model_args.dropout,
         head_layer_norm=model_args.head_layer_norm,
         head_residual=model_args.head_residual,
-        loss_weighting="uncertainty" if model_args.use_uncertainty_weighting else "fixed",
+        loss_weighting="uncertainty" if model_args.loss_weighting == "uncertainty" else "fixed",
     )
 
 
@@ -208,7 +210,8 @@ def build_trainer(model: MultiTaskModel | None, training_args: MultiTaskTraining
                   eval_dataset, collator, tokenizer=None, compute_metrics=None,
                   sample_weights: np.ndarray | None = None, model_init=None,
                   train_lengths: np.ndarray | None = None, augmenter=None,
-                  task_names: list[str] | None = None, trainer_class=MultiTaskTrainer, **trainer_kwargs):
+                  task_names: list[str] | None = None, trainer_class=MultiTaskTrainer, callbacks: list | None = None,
+                  **trainer_kwargs):
     """A `MultiTaskTrainer` (or `trainer_class`) wired with label names, callbacks and optional weighted sampling.
 
     With `model_init` (hyperparameter search), `model` may be None and `task_names` give the label names.
@@ -224,7 +227,7 @@ def build_trainer(model: MultiTaskModel | None, training_args: MultiTaskTraining
         data_collator=collator,
         processing_class=tokenizer,
         compute_metrics=compute_metrics,
-        callbacks=build_callbacks(training_args, augmenter),
+        callbacks=[*build_callbacks(training_args, augmenter), *(callbacks or [])],
         sample_weights=sample_weights,
         train_lengths=train_lengths,
         **trainer_kwargs,

@@ -17,7 +17,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from inference.io import write_text_atomic
-from training.metrics import compute_task_report, resolve_primary_metrics, summary_score
+from training.metrics import compute_task_report, joint_accuracy, resolve_primary_metrics, summary_score
 
 MAX_SCATTER_POINTS = 5000
 
@@ -38,6 +38,9 @@ def build_report(tasks: list[dict], logits: Mapping[str, np.ndarray], labels: Ma
     report = {"split": split, "n_rows": int(n_rows), "primary_metrics": primary,
               "score": summary_score(reports, primary), "score_at_0.5": summary_score(reports, primary, fitted=False),
               "tasks": reports}
+    joint = joint_accuracy(tasks, logits, labels, thresholds, temperatures)
+    if joint is not None:
+        report["joint"] = joint
     if calibration is not None:
         report["calibration"] = calibration
     return report
@@ -129,6 +132,10 @@ def render_markdown(report: dict, plots: Mapping[str, Path] | None = None, root:
     if "calibration" in report:
         lines += ["", f"Thresholds and temperatures were fitted on split `{report['calibration'].get('split')}`, "
                       "which did not select the checkpoint."]
+    if report.get("joint"):
+        joint = report["joint"]
+        lines += ["", f"All classification tasks right at once ({', '.join(joint['tasks'])}): "
+                      f"{_fmt(joint['accuracy'])} of the {joint['n']} rows labelled for all of them."]
     render = {"multiclass": _multiclass_md, "multilabel": _thresholded_md, "binary": _thresholded_md,
               "regression": _regression_md}
     for name, task in report["tasks"].items():
@@ -140,9 +147,10 @@ def render_markdown(report: dict, plots: Mapping[str, Path] | None = None, root:
         if task["undefined"]:
             lines += ["", "<details><summary>Undefined values</summary>", ""]
             lines += [f"- `{k}`: {v}" for k, v in task["undefined"].items()] + ["", "</details>"]
-    if plots and "loss_curves" in plots:
-        rel = plots["loss_curves"].relative_to(root) if root else plots["loss_curves"]
-        lines += ["", "## Loss curves", "", f"![loss curves]({rel.as_posix()})"]
+    for key, title in (("loss_curves", "Loss curves"), ("task_weights", "Task weights over training")):
+        if plots and key in plots:
+            rel = plots[key].relative_to(root) if root else plots[key]
+            lines += ["", f"## {title}", "", f"![{key}]({rel.as_posix()})"]
     return "\n".join(lines) + "\n"
 
 
@@ -191,6 +199,26 @@ def plot_loss_curves(log_history: list[dict], path: Path) -> Path | None:
         ax.set_title(f"loss: {panel}")
         ax.set_xlabel("step")
         ax.legend()
+    return _save(fig, path)
+
+
+def plot_task_weights(log_history: list[dict], path: Path) -> Path | None:
+    """Each task's loss weight at every logging step (changing under uncertainty, inverse_variance, dwa or a
+    curriculum); None when the weights never changed."""
+    weights: dict[str, list[tuple[float, float]]] = {}
+    for entry in log_history:
+        for key, value in entry.items():
+            if key.startswith("weight_") and "step" in entry:
+                weights.setdefault(key[len("weight_"):], []).append((entry["step"], value))
+    if not any(len({v for _, v in points}) > 1 for points in weights.values()):
+        return None
+    fig = Figure(figsize=(6, 3.5))
+    ax = fig.add_subplot(1, 1, 1)
+    for name, points in sorted(weights.items()):
+        ax.plot(*zip(*points), ".-", label=name, markersize=3)
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss weight")
+    ax.legend()
     return _save(fig, path)
 
 
@@ -288,6 +316,9 @@ def write_plots(output_dir: Path, report: dict, log_history: list[dict] | None =
     loss = plot_loss_curves(log_history or [], plots_dir / "loss_curves.png")
     if loss is not None:
         plots["loss_curves"] = loss
+    weights = plot_task_weights(log_history or [], plots_dir / "task_weights.png")
+    if weights is not None:
+        plots["task_weights"] = weights
     for name, task in report["tasks"].items():
         if task["type"] == "multiclass":
             plots[f"confusion_matrix:{name}"] = plot_confusion_matrix(task, plots_dir / f"confusion_matrix_{name}.png")

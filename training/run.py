@@ -19,6 +19,7 @@ from data.collator import EmbeddingCollator
 from data.tokenization import tokenizer_fingerprint
 from modeling.serving import without_environment_keys
 from training.arguments import ArgumentError, ModelArguments, MultiTaskTrainingArguments
+from training.balancing import balancing_callback
 from training.checkpoints import finished_training, last_complete_checkpoint, planned_steps
 from training.embedding_cache import cache_plan, cached_splits
 from training.evaluation import run_evaluation, select_and_calibrate
@@ -97,9 +98,10 @@ def build_run(model_args: ModelArguments, args: MultiTaskTrainingArguments, setu
     if select is None and args.eval_strategy != "no":
         raise ArgumentError("no validation data: give --validation-file (or a single file to split), or set "
                             "--eval-strategy no --load-best-model-at-end false")
+    balancing = balancing_callback(model_args.loss_weighting, args)
     trainer = build_trainer(model, args, splits["train"], select, collator, setup.tokenizer,
                             build_compute_metrics(model.config.tasks), weights, model_init, data.train_lengths,
-                            data.augmenter)
+                            data.augmenter, callbacks=[balancing] if balancing else None)
     return trainer, Evaluation(calibrate, splits["test"] if "test" in splits else None, collator)
 
 

@@ -24,6 +24,7 @@ import yaml
 from filelock import FileLock
 
 from training.arguments import ArgumentError, ModelArguments, MultiTaskTrainingArguments
+from training.balancing import DYNAMIC, TaskBalancingCallback
 from training.evaluation import select_and_calibrate
 from training.metrics import build_compute_metrics
 from training.recipe import build_model, build_trainer, configure_tasks
@@ -96,6 +97,11 @@ class Search:
             augmenter.swap_prob = data_values.get("word_swap", self.flags.get("word_swap", 0.0))
         if "weighted_sampling" in data_values:
             trainer.sample_weights = self.weights if data_values["weighted_sampling"] else None
+        strategy = split_params(trial_values(self.space, trial))[0].get("loss_weighting",
+                                                                        self.model_args.loss_weighting)
+        for callback in trainer.callback_handler.callbacks:
+            if isinstance(callback, TaskBalancingCallback):
+                callback.configure(strategy if strategy in DYNAMIC else "fixed")
         set_evaluation_rate(trainer.args, self.search_args.evals_per_epoch)
 
     def before_trial(self, trial) -> None:
@@ -191,9 +197,12 @@ def build_search_trainer(search: Search) -> SearchTrainer:
     search.evaluation = Evaluation(calibrate, splits["test"] if "test" in splits else None, collator)
     compute = with_objective(build_compute_metrics(first.config.tasks), search.objective)
     del first
+    balancing = TaskBalancingCallback("fixed", args.loss_weighting_interval, args.loss_weighting_window,
+                                      args.dwa_temperature, args.task_weight_schedule, args.dropout_schedule)
     return build_trainer(None, args, splits["train"], select, collator, setup.tokenizer, compute, None,
                          search.model_init, setup.data.train_lengths, setup.data.augmenter,
-                         task_names=setup.data.task_names, trainer_class=SearchTrainer, search=search)
+                         task_names=setup.data.task_names, trainer_class=SearchTrainer, callbacks=[balancing],
+                         search=search)
 
 
 def open_storage(url: str | None, output_dir: Path, heartbeat: int = 20):

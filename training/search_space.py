@@ -26,13 +26,13 @@ PARAM_TYPES = ("float", "int", "categorical")
 # Read by `model_init` (the model and its losses).
 MODEL_PARAMS = ("pooling", "dropout", "head_hidden_dims", "head_layer_norm", "head_residual", "use_focal_loss",
                 "focal_gamma", "label_smoothing", "class_weights", "class_weight_smoothing",
-                "use_uncertainty_weighting")
+                "use_uncertainty_weighting", "loss_weighting")
 # Applied to the prepared data of the trainer (no re-tokenization).
 DATA_PARAMS = ("word_dropout", "word_dropout_rate", "word_swap", "weighted_sampling")
 # Whatever else is searched must be a field of MultiTaskTrainingArguments.
 HEADS_ONLY_PARAMS = ("head_lr", "weight_decay", "warmup_steps", "per_device_train_batch_size", "num_train_epochs",
                      "dropout", "head_hidden_dims", "head_residual", "head_layer_norm", "use_focal_loss",
-                     "focal_gamma", "label_smoothing", "class_weights", "use_uncertainty_weighting", "pooling",
+                     "focal_gamma", "label_smoothing", "class_weights", "loss_weighting", "pooling",
                      "weighted_sampling")
 
 DEFAULT_SPACE: dict[str, dict[str, Any]] = {
@@ -51,7 +51,7 @@ DEFAULT_SPACE: dict[str, dict[str, Any]] = {
     "use_focal_loss": {"type": "categorical", "choices": [False, True]},
     "focal_gamma": {"type": "float", "low": 0.5, "high": 3.0},
     "label_smoothing": {"type": "float", "low": 0.0, "high": 0.15},
-    "use_uncertainty_weighting": {"type": "categorical", "choices": [False, True]},
+    "loss_weighting": {"type": "categorical", "choices": ["fixed", "uncertainty", "dwa"]},
     "word_dropout": {"type": "float", "low": 0.0, "high": 0.3},
     "weighted_sampling": {"type": "categorical", "choices": [False, True]},
 }
