@@ -15,6 +15,7 @@ import re
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from transformers import TrainingArguments
 
@@ -271,6 +272,24 @@ def check_output_dir(output_dir: str) -> None:
     except OSError as error:
         raise ArgumentError(f"--output-dir {output_dir}: cannot create files in {existing} "
                             f"({error.strerror or error})") from None
+
+
+def read_flag_file(path: str, flag: str) -> Any:
+    """The content of a YAML or JSON file given to `flag` (.json: JSON, anything else: YAML); a missing or unreadable
+    file is one `ArgumentError` line naming the flag."""
+    import json
+
+    import yaml
+
+    file = Path(path)
+    if not file.is_file():
+        raise ArgumentError(f"{flag} {path}: no such file")
+    kind = "JSON" if file.suffix == ".json" else "YAML"
+    try:
+        text = file.read_text(encoding="utf-8")
+        return json.loads(text) if kind == "JSON" else yaml.safe_load(text)
+    except (OSError, UnicodeDecodeError, ValueError, yaml.YAMLError) as error:
+        raise ArgumentError(f"{flag} {path}: cannot be read as {kind} ({' '.join(str(error).split())})") from None
 
 
 def _has_cuda() -> bool:

@@ -19,10 +19,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
 from data.tokenization import tokenizer_fingerprint
-from training.arguments import ArgumentError
+from training.arguments import ArgumentError, read_flag_file
 from training.evaluation import collect_predictions, fit_calibration, select_and_calibrate, split_for_calibration
 
 logger = logging.getLogger(__name__)
@@ -64,7 +63,7 @@ def member_specs(args: EnsembleArguments) -> list[dict[str, Any]]:
     """Each member's flag settings, from the YAML file and `--member` strings; fewer than two is an error."""
     specs: list[dict[str, Any]] = []
     if args.members_file:
-        content = _read_yaml(args.members_file)
+        content = read_flag_file(args.members_file, "--members-file")
         content = content.get("members") if isinstance(content, dict) else content
         if not isinstance(content, list) or not all(isinstance(m, dict) for m in content):
             raise ArgumentError(f"--members-file {args.members_file}: expected a list of flag mappings")
@@ -77,13 +76,6 @@ def member_specs(args: EnsembleArguments) -> list[dict[str, Any]]:
     if len(specs) < 2:
         raise ArgumentError(f"an ensemble needs at least 2 members, got {len(specs)}")
     return specs
-
-
-def _read_yaml(path: str) -> Any:
-    try:
-        return yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
-        raise ArgumentError(f"--members-file {path}: cannot be read ({' '.join(str(error).split())})") from None
 
 
 def flags_to_argv(settings: dict[str, Any]) -> list[str]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import sys
-from pathlib import Path
 
 import numpy as np
 from transformers import AutoConfig, EarlyStoppingCallback, HfArgumentParser
@@ -19,7 +18,13 @@ from data.sampling import label_counts, labelled_entry_counts
 from modeling.losses import class_weights_from_counts, pos_weight_from_counts
 from modeling.modeling_multitask import MultiTaskModel
 from modeling.task_schema import label_key
-from training.arguments import DEFAULT_BACKBONE, ArgumentError, ModelArguments, MultiTaskTrainingArguments
+from training.arguments import (
+    DEFAULT_BACKBONE,
+    ArgumentError,
+    ModelArguments,
+    MultiTaskTrainingArguments,
+    read_flag_file,
+)
 from training.balancing import parse_task_schedules
 from training.callbacks import (
     AugmentationEpochCallback,
@@ -69,19 +74,7 @@ def _pop_config_path(argv: list[str]) -> str | None:
 
 
 def _read_config_file(path: str, parser: HfArgumentParser) -> dict:
-    import json
-
-    import yaml
-
-    file = Path(path)
-    if not file.is_file():
-        raise ArgumentError(f"--config {path}: no such file")
-    try:
-        text = file.read_text(encoding="utf-8")
-        values = json.loads(text) if file.suffix == ".json" else yaml.safe_load(text)
-    except (OSError, UnicodeDecodeError, ValueError, yaml.YAMLError) as error:
-        raise ArgumentError(f"--config {path}: cannot be read as {'JSON' if file.suffix == '.json' else 'YAML'} "
-                            f"({' '.join(str(error).split())})") from None
+    values = read_flag_file(path, "--config")
     if not isinstance(values, dict):
         raise ArgumentError(f"--config {path}: expected a mapping of flag names to values")
     dests = {option.lstrip("-").replace("-", "_"): action.dest

@@ -17,10 +17,9 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from pathlib import Path
 from typing import Any
 
-from training.arguments import ArgumentError
+from training.arguments import ArgumentError, read_flag_file
 
 PARAM_TYPES = ("float", "int", "categorical")
 # Read by `model_init` (the model and its losses).
@@ -125,18 +124,7 @@ def load_space(path: str | None = None) -> dict[str, Param]:
 
 
 def _read_mapping(path: str) -> dict:
-    import json
-
-    import yaml
-
-    file = Path(path)
-    if not file.is_file():
-        raise ArgumentError(f"--search-space {path}: no such file")
-    try:
-        text = file.read_text(encoding="utf-8")
-        content = json.loads(text) if file.suffix == ".json" else yaml.safe_load(text)
-    except (OSError, UnicodeDecodeError, ValueError, yaml.YAMLError) as error:
-        raise ArgumentError(f"--search-space {path}: cannot be read ({' '.join(str(error).split())})") from None
+    content = read_flag_file(path, "--search-space")
     if not isinstance(content, dict):
         raise ArgumentError(f"--search-space {path}: expected a mapping of flag names to ranges")
     return content
