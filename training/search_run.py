@@ -199,7 +199,8 @@ def build_search_trainer(search: Search) -> SearchTrainer:
     del first
     balancing = TaskBalancingCallback("fixed", args.loss_weighting_interval, args.loss_weighting_window,
                                       args.dwa_temperature, args.task_weight_schedule, args.dropout_schedule)
-    return build_trainer(None, args, splits["train"], select, collator, setup.tokenizer, compute, None,
+    fixed_weights = setup.data.sample_weights() if setup.data.weighted_sampling else None  # --weighted-sampling
+    return build_trainer(None, args, splits["train"], select, collator, setup.tokenizer, compute, fixed_weights,
                          search.model_init, setup.data.train_lengths, setup.data.augmenter,
                          task_names=setup.data.task_names, trainer_class=SearchTrainer, callbacks=[balancing],
                          search=search)
