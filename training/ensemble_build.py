@@ -167,7 +167,7 @@ def cross_validation_report(folders: list[Path], models: list, setup, fold: np.n
     tasks = list(models[0].config.tasks)
     per_fold = []
     for k, model in enumerate(models):
-        rows = data.tokenized["train"].select(np.flatnonzero(fold == k))
+        rows = data.tokenized["train"].with_format(None).select(np.flatnonzero(fold == k))  # never augmented
         logits, labels = collect_predictions(model, rows, data.collator, 64)
         report = build_report(tasks, logits, labels, split=f"fold {k} (out of fold)")
         per_fold.append({"fold": k, "rows": int(len(rows)), "score": report["score"],
