@@ -27,6 +27,7 @@ from sklearn.metrics import (
 from modeling.postprocessing import DEFAULT_THRESHOLD, probabilities, threshold_vector
 from modeling.task_schema import IGNORE_INDEX, TASK_TYPES, labelled_entries
 from training.calibration import DEFAULT_N_BINS, calibration_summary, check_binary_values
+from training.joint_metrics import joint_accuracy
 
 DEFAULT_PRIMARY_METRICS = {"multiclass": "macro_f1", "multilabel": "macro_f1", "binary": "f1", "regression": "ccc"}
 REGRESSION_METRICS = ("mse", "mae", "r2", "pearson", "spearman", "ccc")
@@ -511,29 +512,3 @@ def primary_score(task: dict, logits: np.ndarray, labels: np.ndarray, metric: st
     labels = labels.astype(np.float64).reshape(len(values), -1)
     return _f1_over_columns(labels == 1, values >= 0.0, labelled_entries(labels))  # p >= 0.5 <=> logit >= 0
 
-
-def joint_accuracy(tasks: list[dict], logits: Mapping[str, np.ndarray], labels: Mapping[str, np.ndarray],
-                   thresholds: Mapping | None = None, temperatures: Mapping | None = None) -> dict | None:
-    """Share of rows whose every classification task is right (a multilabel task: every label), over the rows
-    labelled for all of them; None with fewer than two classification tasks."""
-    classification = [t for t in tasks if t["type"] != "regression"]
-    if len(classification) < 2:
-        return None
-    thresholds, temperatures = dict(thresholds or {}), dict(temperatures or {})
-    rows = len(next(iter(labels.values())))
-    labelled, right = np.ones(rows, dtype=bool), np.ones(rows, dtype=bool)
-    for task in classification:
-        name = task["name"]
-        probs = probabilities(task["type"], logits[name], temperatures.get(name))
-        truth = np.asarray(labels[name])
-        if task["type"] == "multiclass":
-            labelled &= truth != IGNORE_INDEX
-            right &= probs.argmax(axis=-1) == truth
-            continue
-        cuts = threshold_vector(task, thresholds.get(name))
-        truth = truth.reshape(rows, -1)
-        labelled &= labelled_entries(truth).all(axis=1)
-        right &= ((probs.reshape(rows, -1) >= cuts) == (truth == 1)).all(axis=1)
-    count = int(labelled.sum())
-    return {"accuracy": float(right[labelled].mean()) if count else None, "n": count,
-            "tasks": [t["name"] for t in classification]}

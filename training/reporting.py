@@ -17,7 +17,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from inference.io import write_text_atomic
-from training.metrics import compute_task_report, joint_accuracy, resolve_primary_metrics, summary_score
+from training.joint_metrics import joint_accuracy
+from training.metrics import compute_task_report, resolve_primary_metrics, summary_score
 
 MAX_SCATTER_POINTS = 5000
 
