@@ -95,20 +95,19 @@ class TaskHead(nn.Module):
         return self.output(x)  # (B, output_dim)
 
 
-def _encoder_parameters(encoder_config) -> set[str]:
-    """Constructor parameters of the `AutoModel` class of an encoder config (empty when transformers lacks one)."""
+def encoder_kwargs(encoder_config) -> dict[str, bool]:
+    """Keyword arguments that build an encoder without its pooler layer, where its `AutoModel` class has one: the
+    pooling module reads the token states, so the pooler would be unused weights."""
     try:
         model_class = AutoModel._model_mapping[type(encoder_config)]
     except KeyError:
-        return set()
-    return set(inspect.signature(model_class).parameters)
+        return {}
+    return {"add_pooling_layer": False} if "add_pooling_layer" in inspect.signature(model_class).parameters else {}
 
 
 def build_encoder(encoder_config) -> PreTrainedModel:
     """`AutoModel.from_config`, without the unused pooler layer where the architecture has one."""
-    if "add_pooling_layer" in _encoder_parameters(encoder_config):
-        return AutoModel._model_mapping[type(encoder_config)](encoder_config, add_pooling_layer=False)
-    return AutoModel.from_config(encoder_config)
+    return AutoModel.from_config(encoder_config, **encoder_kwargs(encoder_config))
 
 
 class MultiTaskPreTrainedModel(PreTrainedModel):
@@ -179,8 +178,7 @@ class MultiTaskModel(MultiTaskPreTrainedModel):
         encoder_config = AutoConfig.from_pretrained(name_or_path)
         kwargs = {key: value for key, value in (("dtype", dtype), ("attn_implementation", attn_implementation))
                   if value is not None}
-        if "add_pooling_layer" in _encoder_parameters(encoder_config):
-            kwargs["add_pooling_layer"] = False  # unused: the pooling module reads the token states
+        kwargs.update(encoder_kwargs(encoder_config))
         verbosity = hf_logging.get_verbosity()
         hf_logging.set_verbosity_error()  # the skipped pooler's weights would be listed as unexpected
         try:
