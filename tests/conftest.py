@@ -5,9 +5,12 @@ Nothing here touches the network: HF_HUB_OFFLINE is forced on for the whole test
 
 from __future__ import annotations
 
+import atexit
 import base64
 import json
 import os
+import shutil
+import tempfile
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -18,6 +21,13 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("WANDB_DISABLED", "true")
+# The test models are tiny (hidden 32): one intra-op thread is faster than several, and on a busy machine several
+# threads contending for a core made each training run 3-4x slower. Scripts run as subprocesses inherit this.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+# A fresh datasets cache per session: the embedding cache must be built by the test that checks it, not reused
+# from an earlier run, and tests never write into the user's own cache.
+os.environ["HF_DATASETS_CACHE"] = tempfile.mkdtemp(prefix="multitask-tests-datasets-")
+atexit.register(shutil.rmtree, os.environ["HF_DATASETS_CACHE"], ignore_errors=True)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
