@@ -153,8 +153,11 @@ class HubStandIn(BaseHTTPRequestHandler):
 def hub(monkeypatch):
     """A stand-in on 127.0.0.1; offline mode is lifted for these requests only (nothing leaves the machine)."""
     import huggingface_hub.constants
+    import transformers.utils.hub
 
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+    # transformers shares one HfApi, which keeps the endpoint it was created with; make it build a new one.
+    monkeypatch.setattr(transformers.utils.hub, "_hf_api", None)
     server = ThreadingHTTPServer(("127.0.0.1", 0), HubStandIn)
     server.requests = []
     thread = threading.Thread(target=server.serve_forever, daemon=True)

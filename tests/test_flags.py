@@ -387,7 +387,8 @@ TRAINING_CASES = {
                               False, True)),
     "patience": ([*EVERY_STEP, "--patience", "1", "--min-delta", "1e9"], lambda r, e: r.state.global_step == 2),
     "min_delta": ([*EVERY_STEP, "--patience", "2", "--min-delta", "1e9"], lambda r, e: r.state.global_step == 3),
-    "cache_embeddings": (["--freeze-strategy", "full", "--cache-embeddings", "on"], lambda r, e: (
+    "cache_embeddings": (lambda e: ["--freeze-strategy", "full", "--cache-embeddings", "on",
+                                    "--embedding-cache-dir", str(e.tmp / "emb")], lambda r, e: (
         "embedding cache: built train" in r.log and r.trainer.train_dataset.column_names[:3] == ["cls", "mean", "max"]
         and not changed(r, e, ""))),
     "embedding_cache_dir": (lambda e: ["--freeze-strategy", "full", "--embedding-cache-dir", str(e.tmp / "emb")],
