@@ -24,10 +24,12 @@ os.environ.setdefault("WANDB_DISABLED", "true")
 # The test models are tiny (hidden 32): one intra-op thread is faster than several, and on a busy machine several
 # threads contending for a core made each training run 3-4x slower. Scripts run as subprocesses inherit this.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
-# A fresh datasets cache per session: the embedding cache must be built by the test that checks it, not reused
-# from an earlier run, and tests never write into the user's own cache.
-os.environ["HF_DATASETS_CACHE"] = tempfile.mkdtemp(prefix="multitask-tests-datasets-")
-atexit.register(shutil.rmtree, os.environ["HF_DATASETS_CACHE"], ignore_errors=True)
+# Fresh Hugging Face caches per session: the embedding cache must be built by the test that checks it, a model the
+# user once downloaded must not change what a test sees, and tests never write into the user's own caches.
+CACHES = tempfile.mkdtemp(prefix="multitask-tests-")
+os.environ["HF_DATASETS_CACHE"] = os.path.join(CACHES, "datasets")
+os.environ["HF_HUB_CACHE"] = os.path.join(CACHES, "hub")
+atexit.register(shutil.rmtree, CACHES, ignore_errors=True)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from types import SimpleNamespace
 
@@ -84,4 +85,7 @@ def test_callback_state_round_trips_for_resume():
     restored = TaskBalancingCallback(**saved["args"])
     for key, value in saved["attributes"].items():
         setattr(restored, key, value)
-    assert restored.state() == saved and restored._parsed["topic"].at(0.5, 0) == pytest.approx(1.5)
+    assert (restored.strategy, restored.interval, restored.temperature, restored.balance, restored.means,
+            restored.last_update) == ("dwa", 3, 1.5, {"topic": 1.2}, {"topic": [0.9, 0.8]}, 6)
+    assert json.loads(json.dumps(saved)) == saved  # it travels in the checkpoint as JSON
+    assert restored._parsed["topic"].at(0.5, 0) == pytest.approx(1.5)

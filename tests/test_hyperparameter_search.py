@@ -8,16 +8,19 @@ import re
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 
 import optuna
 import pytest
 import yaml
 from conftest import REPO_ROOT
+from sqlalchemy.exc import IntegrityError
 
 import hyperparameter_search
 import train_enhanced
 import training.search_run
+from training.arguments import ArgumentError
 
 SPACE = {"learning_rate": {"type": "float", "low": 1e-4, "high": 1e-3, "log": True},
          "head_lr": {"type": "float", "low": 1e-3, "high": 1e-2, "log": True},
@@ -83,23 +86,56 @@ def test_pruning_acts_at_an_evaluation_inside_a_trial(tmp_path, flags, monkeypat
 
 
 def run_worker(flags, n_trials: int, *extra: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "hyperparameter_search.py", *flags, "--n-trials", str(n_trials), *extra],
-                            cwd=REPO_ROOT, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    """A search process whose output goes to a temporary file (read by `finish`), so it never waits on a full pipe."""
+    log = tempfile.TemporaryFile("w+")
+    process = subprocess.Popen([sys.executable, "hyperparameter_search.py", *flags, "--n-trials", str(n_trials),
+                                *extra], cwd=REPO_ROOT, env=ENV, stdout=log, stderr=subprocess.STDOUT, text=True)
+    process.log = log
+    return process
+
+
+def finish(worker: subprocess.Popen) -> str:
+    """Wait for a worker; its exit code must be 0. Returns its output."""
+    worker.wait(timeout=600)
+    worker.log.seek(0)
+    output = worker.log.read()
+    assert worker.returncode == 0, output[-2000:]
+    return output
 
 
 def test_two_workers_share_one_study(tmp_path, flags):
     workers = [run_worker(flags, 4), run_worker(flags, 4)]
-    ran = []
-    for worker in workers:
-        _, err = worker.communicate(timeout=600)
-        assert worker.returncode == 0, err[-2000:]
-        ran.append([int(n) for n in re.findall(r"trial (\d+) (?:finished|pruned) in", err)])
+    ran = [[int(n) for n in re.findall(r"trial (\d+) (?:finished|pruned) in", finish(w))] for w in workers]
     found = study(tmp_path)
     finished = [t for t in found.trials if t.state.name == "COMPLETE"]
     assert 4 <= len(finished) <= 5  # a worker that starts a trial while the other finishes the 4th may add one
-    assert all(ran)  # both worked
     trained = sorted(t.number for t in found.trials if not t.user_attrs.get("skipped"))  # not over the budget
     assert sorted(ran[0] + ran[1]) == trained  # every trial run once, by one worker
+
+
+def test_a_worker_that_loses_the_race_to_create_the_tables_opens_the_storage_on_retry(tmp_path, monkeypatch):
+    real, calls = optuna.storages.RDBStorage, []
+
+    def racing(url, **kwargs):  # the first try meets tables another worker is creating
+        calls.append(url)
+        storage = real(url, **kwargs)
+        if len(calls) == 1:
+            raise IntegrityError("INSERT INTO alembic_version", {}, Exception("UNIQUE constraint failed"))
+        return storage
+
+    monkeypatch.setattr(optuna.storages, "RDBStorage", racing)
+    monkeypatch.setattr(training.search_run.time, "sleep", lambda seconds: None)
+    assert isinstance(training.search_run.open_storage(None, tmp_path), real) and len(calls) == 2
+
+
+def test_a_storage_that_never_opens_is_one_line_after_three_tries(tmp_path, monkeypatch):
+    real, calls = optuna.storages.RDBStorage, []
+    monkeypatch.setattr(optuna.storages, "RDBStorage", lambda url, **kwargs: calls.append(url) or real(url, **kwargs))
+    monkeypatch.setattr(training.search_run.time, "sleep", lambda seconds: None)
+    url = f"sqlite:///{tmp_path}/no/such/folder/study.db"
+    with pytest.raises(ArgumentError, match=f"--storage {url}: cannot be opened .*unable to open database file"):
+        training.search_run.open_storage(url, tmp_path)
+    assert len(calls) == 3
 
 
 def test_a_trial_whose_process_died_is_run_again(tmp_path, flags):
@@ -111,9 +147,7 @@ def test_a_trial_whose_process_died_is_run_again(tmp_path, flags):
     worker.send_signal(signal.SIGKILL)
     worker.wait()
     time.sleep(4)  # three silent heartbeats
-    again = run_worker(flags, 2, "--heartbeat-interval", "1")
-    _, err = again.communicate(timeout=600)
-    assert again.returncode == 0, err[-2000:]
+    finish(run_worker(flags, 2, "--heartbeat-interval", "1"))
     found = study(tmp_path)
     assert found.trials[0].state.name == "FAIL"
     retried = [t for t in found.trials if t.system_attrs.get("failed_trial") == 0]

@@ -240,6 +240,7 @@ def test_encoder_embeddings_and_layers_for_every_backbone():
 def test_from_backbone_loads_packaged_minilm(minilm_path, tokenizer):
     from transformers import AutoModel
 
+    torch.manual_seed(0)
     model = MultiTaskModel.from_backbone(minilm_path, TASKS, pooling="mean", head_hidden_dims=[32],
                                          attn_implementation="eager")
     reference = AutoModel.from_pretrained(minilm_path)
@@ -247,7 +248,8 @@ def test_from_backbone_loads_packaged_minilm(minilm_path, tokenizer):
         assert torch.equal(value, reference.state_dict()[name]), name
     assert model.encoder.config._attn_implementation == "eager"
     assert model.config.encoder_config is model.encoder.config
-    assert all(0.015 < head.output.weight.std().item() < 0.025 for head in model.heads.values())  # fresh heads
+    fresh = torch.cat([head.output.weight.flatten() for head in model.heads.values()])
+    assert 0.017 < fresh.std().item() < 0.023  # the heads are new, drawn with initializer_range 0.02
     assert model.config.encoder_config.hidden_size == 384 and len(model.get_encoder_layers()) == 6
     assert model.config.encoder_name_or_path == minilm_path
     encoded = tokenizer(["I love this", "so angry right now!"], padding=True, return_tensors="pt")

@@ -1,17 +1,16 @@
 """Kill a real training run, resume it, and get exactly the run that was never interrupted.
 
 Each case trains a tiny BERT on 72 real tweets in a subprocess: once without interruption, and once killed with
-SIGKILL at a random checkpoint. Before resuming, a half-written newer checkpoint is left where a kill during a
-checkpoint write would leave one. The resumed run must skip it (with a warning) and end with the same weights,
-the same per-step losses and the same test metrics as the uninterrupted run. A finished run resumed again trains
-no further step.
+SIGKILL right after a checkpoint (fixed per case: step 12, 24 or 18 of 48, so a failure reproduces). Before resuming,
+a half-written newer checkpoint is left where a kill during a checkpoint write would leave one. The resumed run must
+skip it (with a warning) and end with the same weights, the same per-step losses and the same test metrics as the
+uninterrupted run. A finished run resumed again trains no further step.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import random
 import shutil
 import signal
 import subprocess
@@ -50,12 +49,20 @@ def kill_after_checkpoint(cmd: list[str], out: Path, step: int) -> None:
     process = subprocess.Popen(cmd, cwd=REPO_ROOT, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     state = out / f"checkpoint-{step}" / "trainer_state.json"
     deadline = time.monotonic() + 300
-    while not state.is_file() and process.poll() is None and time.monotonic() < deadline:
+    while not written(state, step) and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.002)
     process.send_signal(signal.SIGKILL)
     process.wait()
     assert process.returncode == -signal.SIGKILL, "the run ended before it could be killed"
     assert not (out / "model.safetensors").exists()
+
+
+def written(state: Path, step: int) -> bool:
+    """Is this trainer_state.json whole (the checkpoint's last file, not written atomically)?"""
+    try:
+        return json.loads(state.read_text())["global_step"] == step
+    except (OSError, ValueError, KeyError):
+        return False
 
 
 def leave_half_written_checkpoint(out: Path) -> Path:
@@ -85,20 +92,24 @@ def test_finished_run_resumed_again_trains_no_further(tmp_path, tiny_backbone_di
     assert all(torch.equal(before[k], after[k]) for k in before)
 
 
-@pytest.mark.parametrize("sampling", [["--word-dropout", "0.3"], ["--weighted-sampling", "sentiment"],
-                                      ["--loss-weighting", "dwa", "--loss-weighting-interval", "4",
-                                       "--task-weight-schedule", "confidence=0:0,0.5:1"]],
-                         ids=["group_by_length+word_dropout", "weighted_sampling", "dwa+curriculum"])
+@pytest.mark.parametrize(("sampling", "kill_step"), [
+    (["--word-dropout", "0.3"], 12),
+    (["--weighted-sampling", "sentiment"], 24),
+    (["--loss-weighting", "dwa", "--loss-weighting-interval", "4", "--task-weight-schedule", "confidence=0:0,0.5:1"],
+     18)], ids=["group_by_length+word_dropout", "weighted_sampling", "dwa+curriculum"])
 def test_killed_and_resumed_run_equals_the_uninterrupted_run(tmp_path, tiny_backbone_dir, demo_sample_csv,
-                                                            sampling):
+                                                            sampling, kill_step):
     dirs = (tiny_backbone_dir, demo_sample_csv, tmp_path / "cache")
     reference, interrupted = tmp_path / "reference", tmp_path / "interrupted"
     finish(command(dirs, reference, *sampling))
-    kill_step = random.Random(os.getpid()).choice(range(EVERY, STEPS - EVERY, EVERY))
+    trained = max(entry["step"] for entry in comparable_history(reference))
+    assert trained > kill_step, f"the reference run ended at step {trained}: a kill at {kill_step} is not mid-run"
     kill_after_checkpoint(command(dirs, interrupted, *sampling), interrupted, kill_step)
     half = leave_half_written_checkpoint(interrupted)
     resumed = finish(command(dirs, interrupted, *sampling, "--resume"))
-    assert f"skipping {half}" in resumed.stderr and "--resume: continuing from" in resumed.stderr
+    said = [line for line in resumed.stderr.splitlines() if "--resume" in line]
+    assert any(f"skipping {half}" in line for line in said), said
+    assert any("--resume: continuing from" in line for line in said), said
     expected, got = load_file(reference / "model.safetensors"), load_file(interrupted / "model.safetensors")
     assert expected.keys() == got.keys()
     different = [k for k in expected if not torch.equal(expected[k], got[k])]

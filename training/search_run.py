@@ -212,6 +212,7 @@ def open_storage(url: str | None, output_dir: Path, heartbeat: int = 20):
 
     import optuna
     from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
+    from sqlalchemy.exc import IntegrityError, OperationalError
 
     if url is None:
         output_dir.mkdir(parents=True, exist_ok=True)
@@ -219,11 +220,19 @@ def open_storage(url: str | None, output_dir: Path, heartbeat: int = 20):
     engine = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else None
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
-    try:
-        return RDBStorage(url, engine_kwargs=engine, heartbeat_interval=heartbeat, grace_period=3 * heartbeat,
-                          heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=2))
-    except Exception as error:  # sqlalchemy and optuna raise many types for a storage that cannot be opened
-        raise ArgumentError(f"--storage {url}: cannot be opened ({' '.join(str(error).split())[:300]})") from None
+    for attempt in range(3):
+        try:
+            return RDBStorage(url, engine_kwargs=engine, heartbeat_interval=heartbeat, grace_period=3 * heartbeat,
+                              heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=2))
+        except (IntegrityError, OperationalError) as error:
+            # Workers started together on a new database race to create its tables: the loser retries and finds
+            # them made (an unreachable server fails all three tries).
+            failure = error
+            time.sleep(0 if attempt == 2 else 1 + attempt)
+        except Exception as error:  # sqlalchemy and optuna raise many types for a storage that cannot be opened
+            failure = error
+            break
+    raise ArgumentError(f"--storage {url}: cannot be opened ({' '.join(str(failure).split())[:300]})")
 
 
 def make_pruner(name: str):
