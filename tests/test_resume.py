@@ -1,10 +1,11 @@
 """Kill a real training run, resume it, and get exactly the run that was never interrupted.
 
 Each case trains a tiny BERT on 72 real tweets in a subprocess: once without interruption, and once killed with
-SIGKILL right after a checkpoint (fixed per case: step 12, 24 or 18 of 48, so a failure reproduces). Before resuming,
-a half-written newer checkpoint is left where a kill during a checkpoint write would leave one. The resumed run must
-skip it (with a warning) and end with the same weights, the same per-step losses and the same test metrics as the
-uninterrupted run. A finished run resumed again trains no further step.
+SIGKILL right after a checkpoint (fixed per case, so a failure reproduces). Before resuming, a half-written newer
+checkpoint is left where a kill during a checkpoint write would leave one. The resumed run must skip it (with a
+warning) and end with the same weights, the same per-step losses and the same test metrics as the uninterrupted run.
+The cases cover both samplers, augmentation, and every loss-weighting strategy and schedule whose state is
+checkpointed. A finished run resumed again trains no further step.
 """
 
 from __future__ import annotations
@@ -94,9 +95,13 @@ def test_finished_run_resumed_again_trains_no_further(tmp_path, tiny_backbone_di
 
 @pytest.mark.parametrize(("sampling", "kill_step"), [
     (["--word-dropout", "0.3"], 12),
-    (["--weighted-sampling", "sentiment"], 24),
+    (["--weighted-sampling", "sentiment", "--loss-weighting", "uncertainty"], 24),
     (["--loss-weighting", "dwa", "--loss-weighting-interval", "4", "--task-weight-schedule", "confidence=0:0,0.5:1"],
-     18)], ids=["group_by_length+word_dropout", "weighted_sampling", "dwa+curriculum"])
+     18),
+    (["--loss-weighting", "inverse_variance", "--loss-weighting-interval", "5", "--loss-weighting-window", "6",
+      "--dropout-schedule", "0:0.1,0.5:0.2,1:0.15"], 30)],
+    ids=["group_by_length+word_dropout", "weighted_sampling+uncertainty", "dwa+curriculum",
+         "inverse_variance+dropout_schedule"])
 def test_killed_and_resumed_run_equals_the_uninterrupted_run(tmp_path, tiny_backbone_dir, demo_sample_csv,
                                                             sampling, kill_step):
     dirs = (tiny_backbone_dir, demo_sample_csv, tmp_path / "cache")
