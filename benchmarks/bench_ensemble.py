@@ -2,7 +2,7 @@
 
 Trains three members through train_ensemble.py (three seeds by default, or --poolings mean cls attention), then
 prints per task the test primary metric of every member, the plain average and the ensemble, the time per member,
-and predict.py throughput of the ensemble against one member (each in its own process, 2 threads).
+and predict.py throughput of the ensemble against one member (each in its own process, 2 threads, alternated).
 
     python benchmarks/bench_ensemble.py [--rows 8000] [--poolings mean cls attention]
 """
@@ -12,13 +12,17 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+import pandas as pd
+
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
 
 
@@ -34,6 +38,30 @@ def throughput(model: Path, texts: Path) -> float:
     _, err = run(["predict.py", "--model", str(model), "--input", str(texts), "--output", str(texts.with_suffix(
         ".out.jsonl")), "--threads", "2", "--progress", "off"])
     return float(err.strip().splitlines()[-1].split("(")[1].split()[0])
+
+
+def member_minutes(folder: Path) -> float:
+    """The member's own training time (from its metrics.json, so it holds when a rerun reuses the member)."""
+    history = json.loads((folder / "metrics.json").read_text())["log_history"]
+    return next(entry["train_runtime"] for entry in history if "train_runtime" in entry) / 60
+
+
+def compare_throughput(work: Path, rounds: int = 3) -> None:
+    """predict.py on 1,000 demo texts: one member against the ensemble, alternated, medians over `rounds`."""
+    from data.demo import demo_csv_path
+
+    texts = work / "texts.txt"
+    sample = pd.read_csv(demo_csv_path(), encoding="cp1252", encoding_errors="replace")["text"].sample(1000,
+                                                                                                    random_state=0)
+    texts.write_text("\n".join(" ".join(str(t).split()) for t in sample) + "\n", encoding="utf-8")
+    single, whole = [], []
+    for _ in range(rounds):
+        single.append(throughput(work / "ensemble" / "members" / "member-0", texts))
+        whole.append(throughput(work / "ensemble", texts))
+    one, ensemble = statistics.median(single), statistics.median(whole)
+    print(f"predict.py texts/s (PyTorch, 2 threads, median of {rounds} alternated runs): one member {one:.1f} "
+          f"{[round(v, 1) for v in single]}, ensemble {ensemble:.1f} {[round(v, 1) for v in whole]} "
+          f"({one / ensemble:.2f}x slower)")
 
 
 def main() -> None:
@@ -54,20 +82,11 @@ def main() -> None:
     for model, values in summary["comparison"].items():
         print(f"{model:<16}" + "".join(f"{values[c]:>14.4f}" for c in columns))
     print("weights per task:", {k: [round(w, 3) for w in v] for k, v in summary["weights"].items()})
-    print(f"whole run {seconds / 60:.1f} min for {len(members)} members ({seconds / 60 / len(members):.1f} min each "
-          "including data preparation, calibration and reports, plus the ensemble)")
-    texts = work / "texts.txt"
-    import pandas as pd
-
-    from data.demo import demo_csv_path
-
-    sample = pd.read_csv(demo_csv_path(), encoding="cp1252", encoding_errors="replace")["text"].sample(1000,
-                                                                                                    random_state=0)
-    texts.write_text("\n".join(" ".join(str(t).split()) for t in sample) + "\n", encoding="utf-8")
-    single, whole = throughput(work / "ensemble" / "members" / "member-0", texts), throughput(
-        work / "ensemble", texts)
-    print(f"predict.py texts/s (PyTorch, 2 threads): one member {single:.1f}, ensemble {whole:.1f} "
-          f"({single / whole:.2f}x slower)")
+    folders = sorted((work / "ensemble" / "members").iterdir())
+    print(f"whole run {seconds / 60:.1f} min; training time per member (min): "
+          f"{[round(member_minutes(f), 1) for f in folders]} (the rest is data preparation, calibration, reports "
+          "and the ensemble fit)")
+    compare_throughput(work)
     print(f"load average after: {os.getloadavg()}")
 
 
