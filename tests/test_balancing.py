@@ -11,7 +11,6 @@ import torch
 from conftest import TOY_TASKS, tiny_backbone_config
 
 from modeling import MultiTaskConfig, MultiTaskModel
-from modeling.losses import inverse_variance_weights
 from training.arguments import ArgumentError
 from training.balancing import TaskBalancingCallback, dwa_weights, parse_schedule, parse_task_schedules
 
@@ -68,7 +67,9 @@ def test_callback_updates_weights_and_applies_schedules_before_each_step():
     state = SimpleNamespace(global_step=4, max_steps=8, epoch=0.5,
                             log_history=history((1, 1.0, 3.0), (2, 3.0, 3.1), (3, 1.5, 3.0), (4, 2.5, 3.2)))
     callback.on_log(None, state, None)
-    expected = inverse_variance_weights({"topic": [1.0, 3.0, 1.5, 2.5], "score": [3.0, 3.1, 3.0, 3.2]}, 10)
+    inverse_topic, inverse_score = 3 / 2.5, 3 / 0.0275  # 1 / sample variance of each task's four logged losses
+    expected = {"topic": 2 * inverse_topic / (inverse_topic + inverse_score),
+                "score": 2 * inverse_score / (inverse_topic + inverse_score)}  # normalised to mean 1
     assert callback.balance == pytest.approx(expected) and callback.last_update == 4
     callback.on_step_begin(None, state, None, model=net)
     assert net.weight_multipliers["topic"] == pytest.approx(expected["topic"])
