@@ -112,7 +112,8 @@ def summarise(results: dict[str, dict], work: Path, epochs: int) -> None:
     print(f"cache on disk: {cold['cache_mb']:.1f} MB (all splits)")
     print(f"fine-tuning epoch / cached epoch        = {finetune / later:.1f}x  (goal >= 50x)")
     print(f"uncached frozen epoch / cached epoch    = {uncached / later:.1f}x")
-    print(f"warm run: first epoch / later epochs     = {warm['epoch_seconds'][0] / later:.2f}x  (goal ~1x)")
+    warm_later = statistics.median(warm["epoch_seconds"][1:] or warm["epoch_seconds"])
+    print(f"warm run: first epoch / later epochs     = {warm['epoch_seconds'][0] / warm_later:.2f}x  (goal ~1x)")
     print(f"cold run: cache build + epochs / uncached epochs = "
           f"{(cold['build_seconds'] + sum(cold['epoch_seconds'])) / sum(results['uncached']['epoch_seconds']):.2f}x "
           f"(same number of epochs only when --uncached-epochs = --epochs)")
