@@ -3,7 +3,7 @@
 Variants: fixed, uncertainty, inverse_variance, dwa, and a curriculum (VAD weight ramping from 0 to 1 over the
 first half of training). Prints emotions macro F1 (fitted thresholds) and VAD mean Pearson on test per variant.
 
-    python benchmarks/bench_balancing.py [--rows 6000] [--epochs 1]
+    python benchmarks/bench_balancing.py [--rows 6000] [--epochs 1] [--seed N]
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=6000)
     parser.add_argument("--epochs", type=float, default=1.0)
+    parser.add_argument("--seed", type=int, default=None, help="training seed of every variant")
     parser.add_argument("--work", default=None)
     args = parser.parse_args()
     work = Path(args.work or tempfile.mkdtemp(prefix="bench_balancing_"))
@@ -42,7 +43,7 @@ def main() -> None:
         command = [sys.executable, "train_enhanced.py", "--tasks-file", "examples/goemotions_emobank.yaml",
                    "--max-train-samples", str(args.rows), "--max-eval-samples", "3000", "--epochs",
                    str(args.epochs), "--disable-tqdm", "true", "--report-to", "none", "--output-dir",
-                   str(work / name), *flags]
+                   str(work / name), *flags, *(["--seed", str(args.seed)] if args.seed is not None else [])]
         result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
         if result.returncode != 0:
             sys.exit(f"{name} failed:\n{result.stderr[-3000:]}")
