@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from training.arguments import ArgumentError, ModelArguments, parse_unfreeze_schedule
@@ -23,7 +25,8 @@ SEED_FLAGS = [
 def test_seed_flags_parse_to_their_fields(tmp_path):
     model_args, data_args, args = parse_arguments(SEED_FLAGS)
     assert model_args.head_hidden_dims == [512, 256, 128]
-    assert model_args.use_focal_loss and model_args.class_weights and model_args.use_uncertainty_weighting
+    assert model_args.use_focal_loss and model_args.class_weights and model_args.loss_weighting == "uncertainty"
+    assert dataclasses.replace(model_args, loss_weighting="dwa").loss_weighting == "dwa"  # alias consumed (search)
     assert model_args.parsed_task_weights() == {"emotions": 2.0, "vad": 0.5}
     assert (args.num_train_epochs, args.per_device_train_batch_size, args.learning_rate) == (4, 16, 3e-5)
     assert (args.backbone_lr, args.head_lr, args.layer_lr_decay) == (2e-5, 1e-3, 0.9)

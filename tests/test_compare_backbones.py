@@ -46,6 +46,8 @@ def test_nothing_comparable_exits_2_with_the_reasons(tmp_path, capsys):
     (["--backbone", "minilm"], "--backbones SPEC"),
     (["--inference-threads", "0"], "--inference-threads 0"),
     (["--freeze-strategy", "sideways"], "--freeze-strategy 'sideways'"),
+    (["--full", "--backbones", "minilm", "minilm@3", "--cache-embeddings", "on", "--freeze-strategy", "partial"],
+     "--cache-embeddings on"),  # wrong for every backbone: one line, not one failed row each
 ])
 def test_bad_flags_are_one_line_before_any_work(tmp_path, capsys, flags, message):
     assert main([*flags, "--output-dir", str(tmp_path / "o")]) == 2

@@ -90,7 +90,8 @@ class ModelArguments:
         if self.use_uncertainty_weighting:
             if self.loss_weighting not in ("fixed", "uncertainty"):
                 raise ArgumentError(f"--use-uncertainty-weighting contradicts --loss-weighting {self.loss_weighting}")
-            self.loss_weighting = "uncertainty"
+            # The alias is consumed, so replacing `loss_weighting` later (a search trial) is not overridden.
+            self.loss_weighting, self.use_uncertainty_weighting = "uncertainty", False
         if self.pooling not in POOLING_OPTIONS:
             raise ArgumentError(f"--pooling {self.pooling!r}: choose one of {list(POOLING_OPTIONS)}")
         if not 0 <= self.dropout < 1:

@@ -135,7 +135,11 @@ def previous_result(folder: Path, settings: dict) -> dict | None:
 
 def compare_full(specs: list[str], argv: list[str], model_args, data_args, args,
                  compare: CompareArguments) -> list[dict]:
-    """Full-comparison rows of every spec, in order; each measured (or reused) or listed with the reason."""
+    """Full-comparison rows of every spec, in order; each measured (or reused) or listed with the reason. Flags
+    that are wrong whatever the backbone stop the comparison with one line before any work."""
+    from training.recipe import check_arguments
+
+    check_arguments(model_args, data_args, args, None)
     output = Path(args.output_dir)
     output.mkdir(parents=True, exist_ok=True)
     plan = Plan(output, argv, measurement_settings(model_args, data_args, args, compare), compare,
@@ -159,7 +163,7 @@ def full_row(spec: str, plan: Plan, model_args, data_args, args) -> dict:
     if previous is not None:
         logger.info("%s: measured at %s, reused (--remeasure measures again)", spec, previous.get("measured_at"))
         return {**{k: v for k, v in previous.items() if k != "settings"}, "reused": True}
-    reason = depth_problem(model_args, data_args, args, backbone)
+    reason = depth_problem(args, backbone)
     if reason:
         return {**row, "status": f"unavailable: {reason}"}
     if plan.texts_file is None:
@@ -171,12 +175,12 @@ def full_row(spec: str, plan: Plan, model_args, data_args, args) -> dict:
     return row
 
 
-def depth_problem(model_args, data_args, args, backbone: Backbone) -> str | None:
+def depth_problem(args, backbone: Backbone) -> str | None:
     """The reason the freezing flags cannot work on this backbone's depth, if any (checked from the config)."""
-    from training.recipe import check_arguments
+    from training.recipe import check_depth
 
     try:
-        check_arguments(model_args, data_args, args, backbone.layers)
+        check_depth(args, backbone.layers)
     except ArgumentError as error:
         return str(error)
     return None

@@ -108,9 +108,17 @@ class TaskBalancingCallback(TrainerCallback, ExportableState):
         self.means: dict[str, list[float]] = {}  # per task: mean logged loss of each finished interval
         self.last_update = 0
 
-    def configure(self, strategy: str) -> None:
+    @classmethod
+    def from_args(cls, loss_weighting: str, args) -> TaskBalancingCallback:
+        """The callback for `--loss-weighting` and the training arguments' interval, window, temperature and
+        schedules (`uncertainty` is learned by the model, so it balances as `fixed` here)."""
+        return cls(loss_weighting if loss_weighting in DYNAMIC else "fixed", args.loss_weighting_interval,
+                   args.loss_weighting_window, args.dwa_temperature, args.task_weight_schedule, args.dropout_schedule)
+
+    def configure(self, loss_weighting: str) -> None:
         """A new strategy and a fresh history (between the trials of a hyperparameter search)."""
-        self.strategy, self.balance, self.means, self.last_update = strategy, {}, {}, 0
+        self.strategy = loss_weighting if loss_weighting in DYNAMIC else "fixed"
+        self.balance, self.means, self.last_update = {}, {}, 0
 
     def state(self) -> dict:
         return {"args": {"strategy": self.strategy, "interval": self.interval, "window": self.window,
@@ -155,6 +163,4 @@ def balancing_callback(loss_weighting: str, args) -> TaskBalancingCallback | Non
     """The callback a run needs: a dynamic strategy, a curriculum or a dropout schedule (None when none is set)."""
     if loss_weighting not in DYNAMIC and not args.task_weight_schedule and not args.dropout_schedule:
         return None
-    return TaskBalancingCallback(loss_weighting if loss_weighting in DYNAMIC else "fixed",
-                                 args.loss_weighting_interval, args.loss_weighting_window, args.dwa_temperature,
-                                 args.task_weight_schedule, args.dropout_schedule)
+    return TaskBalancingCallback.from_args(loss_weighting, args)

@@ -106,13 +106,11 @@ def encoder_depth(backbone: str) -> int:
 
 
 def check_arguments(model_args: ModelArguments, data_args: DataArguments, training_args: MultiTaskTrainingArguments,
-                    num_layers: int, task_names: list[str] | None = None) -> None:
-    """Contradictions between flags, found before data or weights are loaded (task checks when names are known)."""
-    try:
-        validate_freeze_plan(training_args.freeze_strategy, training_args.freeze_layers,
-                             training_args.unfreeze_plan, num_layers)
-    except ValueError as error:
-        raise ArgumentError(str(error)) from None
+                    num_layers: int | None, task_names: list[str] | None = None) -> None:
+    """Contradictions between flags, found before data or weights are loaded (the freezing plan against the
+    encoder's depth when it is known, task checks when the names are)."""
+    if num_layers is not None:
+        check_depth(training_args, num_layers)
     weights = model_args.parsed_task_weights()
     cache_plan(training_args.cache_embeddings, training_args.freeze_strategy, model_args.pooling,
                data_args.word_dropout > 0 or data_args.word_swap > 0)
@@ -130,6 +128,15 @@ def check_arguments(model_args: ModelArguments, data_args: DataArguments, traini
     unknown = sorted(set(weights) - set(task_names))
     if unknown:
         raise ArgumentError(f"--task-weight names unknown tasks {unknown}; tasks are {task_names}")
+
+
+def check_depth(training_args: MultiTaskTrainingArguments, num_layers: int) -> None:
+    """The freezing flags against an encoder of `num_layers` layers (one line when they cannot apply)."""
+    try:
+        validate_freeze_plan(training_args.freeze_strategy, training_args.freeze_layers,
+                             training_args.unfreeze_plan, num_layers)
+    except ValueError as error:
+        raise ArgumentError(str(error)) from None
 
 
 def configure_tasks(task_dicts: list[dict], model_args: ModelArguments,

@@ -24,7 +24,7 @@ import yaml
 from filelock import FileLock
 
 from training.arguments import ArgumentError, ModelArguments, MultiTaskTrainingArguments
-from training.balancing import DYNAMIC, TaskBalancingCallback
+from training.balancing import TaskBalancingCallback
 from training.evaluation import select_and_calibrate
 from training.metrics import build_compute_metrics
 from training.recipe import build_model, build_trainer, configure_tasks
@@ -89,7 +89,7 @@ class Search:
         """After the Trainer set the training values: derived settings, freezing, data values, evaluation rate."""
         normalize_trial_arguments(trainer.args)
         configure_freezing(trainer, self.depth)
-        data_values = split_params(trial_values(self.space, trial))[1]
+        model_values, data_values = split_params(trial_values(self.space, trial))[:2]
         augmenter = self.setup.data.augmenter
         if augmenter is not None:
             augmenter.dropout_prob = data_values.get("word_dropout", self.flags.get("word_dropout", 0.0))
@@ -97,11 +97,9 @@ class Search:
             augmenter.swap_prob = data_values.get("word_swap", self.flags.get("word_swap", 0.0))
         if "weighted_sampling" in data_values:
             trainer.sample_weights = self.weights if data_values["weighted_sampling"] else None
-        strategy = split_params(trial_values(self.space, trial))[0].get("loss_weighting",
-                                                                        self.model_args.loss_weighting)
         for callback in trainer.callback_handler.callbacks:
             if isinstance(callback, TaskBalancingCallback):
-                callback.configure(strategy if strategy in DYNAMIC else "fixed")
+                callback.configure(model_values.get("loss_weighting", self.model_args.loss_weighting))
         set_evaluation_rate(trainer.args, self.search_args.evals_per_epoch)
 
     def before_trial(self, trial) -> None:
@@ -197,9 +195,8 @@ def build_search_trainer(search: Search) -> SearchTrainer:
     search.evaluation = Evaluation(calibrate, splits["test"] if "test" in splits else None, collator)
     compute = with_objective(build_compute_metrics(first.config.tasks), search.objective)
     del first
-    balancing = TaskBalancingCallback("fixed", args.loss_weighting_interval, args.loss_weighting_window,
-                                      args.dwa_temperature, args.task_weight_schedule, args.dropout_schedule)
-    fixed_weights = setup.data.sample_weights() if setup.data.weighted_sampling else None  # --weighted-sampling
+    balancing = TaskBalancingCallback.from_args("fixed", args)  # each trial configures its own strategy
+    fixed_weights = search.weights if setup.data.weighted_sampling else None  # --weighted-sampling, computed once
     return build_trainer(None, args, splits["train"], select, collator, setup.tokenizer, compute, fixed_weights,
                          search.model_init, setup.data.train_lengths, setup.data.augmenter,
                          task_names=setup.data.task_names, trainer_class=SearchTrainer, callbacks=[balancing],
@@ -224,14 +221,15 @@ def open_storage(url: str | None, output_dir: Path, heartbeat: int = 20):
         try:
             return RDBStorage(url, engine_kwargs=engine, heartbeat_interval=heartbeat, grace_period=3 * heartbeat,
                               heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=2))
-        except (IntegrityError, OperationalError) as error:
-            # Workers started together on a new database race to create its tables: the loser retries and finds
-            # them made (an unreachable server fails all three tries).
-            failure = error
-            time.sleep(0 if attempt == 2 else 1 + attempt)
         except Exception as error:  # sqlalchemy and optuna raise many types for a storage that cannot be opened
             failure = error
-            break
+            # Workers started together on a new database race to create its tables; the loser retries and finds
+            # them made. Anything else (a missing folder, an unknown driver) fails at once.
+            racing = isinstance(error, IntegrityError) or (
+                isinstance(error, OperationalError) and any(w in str(error) for w in ("already exists", "locked")))
+            if not racing or attempt == 2:
+                break
+            time.sleep(1 + attempt)
     raise ArgumentError(f"--storage {url}: cannot be opened ({' '.join(str(failure).split())[:300]})")
 
 
