@@ -20,7 +20,8 @@ import torch
 
 import train_enhanced
 import training.run
-from modeling.losses import class_weights_from_counts, pos_weight_from_counts
+from modeling.losses import class_weights_from_counts, inverse_variance_weights, pos_weight_from_counts
+from training.balancing import dwa_weights
 from training.docs import documented_fields, flag_groups
 
 TASKS = ["--task", "sentiment:multiclass", "--task", "markers:multilabel:mention,hashtag",
@@ -407,10 +408,23 @@ def check_dwa(run, env, temperature=2.0):
     weights = logged_weights(run, "sentiment")
     assert weights[0] == 1.0 and len(set(weights)) > 1  # equal at first, then moved by the loss ratios
     assert (run.out / "plots" / "task_weights.png").is_file()
-    callback = next(c for c in run.trainer.callback_handler.callbacks if type(c).__name__ == "TaskBalancingCallback")
+    callback = balancing_in(run)
     assert callback.strategy == "dwa" and callback.temperature == temperature
-    total = sum(callback.balance.values())
-    assert total == pytest.approx(len(callback.balance))  # DWA weights sum to the number of tasks
+    assert callback.balance == pytest.approx(dwa_weights(callback.means, temperature))  # the run's own loss means
+    assert callback.balance != pytest.approx(dwa_weights(callback.means, 1.0))  # and the temperature matters here
+
+
+def balancing_in(run: Run):
+    return next(c for c in run.trainer.callback_handler.callbacks if type(c).__name__ == "TaskBalancingCallback")
+
+
+def check_window(run, env, window=3):
+    """The last inverse-variance weights are those of the last `window` losses logged before that update."""
+    callback = balancing_in(run)
+    logged = [e for e in run.state.log_history if e.get("step", 0) <= callback.last_update]
+    history = {name: [e[f"loss_{name}"] for e in logged if f"loss_{name}" in e] for name in callback.balance}
+    assert callback.window == window and callback.balance == pytest.approx(inverse_variance_weights(history, window))
+    assert callback.balance != pytest.approx(inverse_variance_weights(history, None))  # the window matters here
 
 
 BALANCING_CASES = {
@@ -420,9 +434,7 @@ BALANCING_CASES = {
                                      logged_weights(r, "question"), logged_weights(r, "question")[1:])) if a != b][
                                      :1] == [2]),  # first change after step 3 (logged at step 4)
     "loss_weighting_window": (["--loss-weighting", "inverse_variance", "--loss-weighting-interval", "2",
-                               "--loss-weighting-window", "3", "--epochs", "2"], lambda r, e: next(
-        c for c in r.trainer.callback_handler.callbacks if type(c).__name__ == "TaskBalancingCallback").window == 3
-        and len(set(logged_weights(r, "markers"))) > 1),
+                               "--loss-weighting-window", "3", "--epochs", "2"], check_window),
     "dwa_temperature": (["--loss-weighting", "dwa", "--loss-weighting-interval", "2", "--dwa-temperature", "0.5",
                          "--epochs", "3"], lambda r, e: check_dwa(r, e, 0.5)),
     "task_weight_schedule": (["--task-weight-schedule", "confidence=0:0,1:1", "--epochs", "2"], lambda r, e: (
