@@ -59,7 +59,7 @@ class TorchBackend:
         return arrays
 
     def set_dropout(self, active: bool) -> None:
-        """Dropout layers on (MC dropout: every pass draws new masks) or off; everything else stays in eval mode."""
-        for module in self.model.modules():
-            if isinstance(module, self._torch.nn.Dropout):
-                module.train(active)
+        """Dropout on (MC dropout: every pass draws new masks) or off. The whole model switches mode, because
+        transformers' attention applies its dropout from the attention module's own `training` flag, not through
+        an `nn.Dropout`; the models served here have no batch norm or other mode-dependent layer."""
+        self.model.train(active)

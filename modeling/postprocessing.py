@@ -197,14 +197,19 @@ def decode_samples(
     temperatures: Mapping[str, float] | None = None,
 ) -> list[dict[str, dict[str, Any]]]:
     """Decode several stochastic passes (MC dropout) of the same rows: per task the mean probabilities (or values),
-    decided as usual, plus their standard deviation across passes under `std`."""
+    decided as usual, plus their standard deviation across passes under `std`. A `gaussian_nll` head's own
+    predicted spread is kept: its `std` is the total, sqrt(mean of predicted variances + variance across passes)."""
     thresholds, temperatures = thresholds or {}, temperatures or {}
     per_task = {}
     for task in tasks:
         name = task["name"]
         if task["type"] == "regression":
             stack = np.stack([np.asarray(s[name], dtype=np.float64) for s in samples])
-            per_task[name] = _regression_rows(task, stack.mean(axis=0), stack.std(axis=0))
+            variance = stack.var(axis=0)
+            if std_output_name(name) in samples[0]:
+                predicted = np.stack([np.asarray(s[std_output_name(name)], dtype=np.float64) for s in samples])
+                variance = variance + (predicted ** 2).mean(axis=0)
+            per_task[name] = _regression_rows(task, stack.mean(axis=0), np.sqrt(variance))
             continue
         stack = np.stack([task_probabilities(task, np.asarray(s[name]), temperatures.get(name)) for s in samples])
         rows = decode_probabilities(task, stack.mean(axis=0), thresholds.get(name))

@@ -85,6 +85,28 @@ def test_passes_without_dropout_equal_a_plain_prediction(tmp_path, tokenizer):
         assert set(c["sentiment"]["std"].values()) == {0.0}
 
 
+def test_attention_dropout_alone_makes_the_passes_differ(tmp_path, tokenizer):
+    """transformers applies attention dropout from the attention module's mode, not through an nn.Dropout."""
+    model = build_tiny_model(tokenizer)
+    model.config.head_dropout = model.config.encoder_config.hidden_dropout_prob = 0.0
+    model.config.encoder_config.attention_probs_dropout_prob = 0.3
+    for module in model.modules():
+        if isinstance(module, torch.nn.Dropout):
+            module.p = 0.0
+    folder = save(tmp_path / "attention_dropout", model, tokenizer)
+    rows = run_predict(folder, tmp_path, "--mc-dropout", "4")
+    assert max(rows[0]["sentiment"]["std"].values()) > 0
+
+
+def test_mc_passes_of_a_gaussian_head_keep_its_predicted_spread():
+    task = {"name": "v", "type": "regression", "labels": ["V"]}
+    passes = [{"v": np.array([[1.0]]), "std_v": np.array([[0.3]])},
+              {"v": np.array([[2.0]]), "std_v": np.array([[0.5]])}]
+    rows = decode_samples([task], passes)
+    assert rows[0]["v"]["values"]["V"] == pytest.approx(1.5)
+    assert rows[0]["v"]["std"]["V"] == pytest.approx(np.sqrt(0.25 + (0.09 + 0.25) / 2))  # across passes + predicted
+
+
 def test_decode_samples_is_the_mean_of_the_passes():
     task = {"name": "t", "type": "binary", "labels": ["no", "yes"]}
     rows = decode_samples([task], [{"t": np.array([0.0])}, {"t": np.array([2.0])}], thresholds={"t": {"yes": 0.6}})
