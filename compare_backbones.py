@@ -30,6 +30,7 @@ from training.backbones import compare_quick, expand_specs
 from training.recipe import parse_arguments
 
 DEFAULT_OUTPUT = "outputs/compare_backbones"
+QUICK_FLAGS = ("--backbones", "--output-dir", "--max-length", "--full")  # all the quick comparison reads
 
 
 def parse(argv: list[str]):
@@ -38,7 +39,12 @@ def parse(argv: list[str]):
         raise ArgumentError("--backbone trains one encoder; to compare, give --backbones SPEC [SPEC ...]")
     if not any(a == "--output-dir" or a.startswith("--output-dir=") for a in argv):
         argv = [*argv, "--output-dir", DEFAULT_OUTPUT]
-    return argv, parse_arguments(argv, extra=(CompareArguments,))
+    parsed = parse_arguments(argv, extra=(CompareArguments,))
+    ignored = [a.split("=")[0] for a in argv if a.startswith("--") and a.split("=")[0] not in QUICK_FLAGS]
+    if ignored and not parsed[-1].full:
+        raise ArgumentError(f"{ignored[0]} applies to --full only: the quick comparison reads configs, it trains and "
+                            "times nothing")
+    return argv, parsed
 
 
 def main(argv: list[str] | None = None) -> int:

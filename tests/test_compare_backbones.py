@@ -46,6 +46,8 @@ def test_nothing_comparable_exits_2_with_the_reasons(tmp_path, capsys):
     (["--backbone", "minilm"], "--backbones SPEC"),
     (["--inference-threads", "0"], "--inference-threads 0"),
     (["--freeze-strategy", "sideways"], "--freeze-strategy 'sideways'"),
+    (["--remeasure"], "--remeasure applies to --full only"),  # parsed, so it may not be silently ignored
+    (["--epochs", "2"], "--epochs applies to --full only"),
     (["--full", "--backbones", "minilm", "minilm@3", "--cache-embeddings", "on", "--freeze-strategy", "partial"],
      "--cache-embeddings on"),  # wrong for every backbone: one line, not one failed row each
 ])

@@ -127,9 +127,9 @@ def main(argv: list[str]) -> int:
     except expected_errors(command) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    path = Path(job["result"])
-    path.with_suffix(".tmp").write_text(json.dumps(result), encoding="utf-8")
-    path.with_suffix(".tmp").replace(path)
+    from inference.io import write_text_atomic
+
+    write_text_atomic(job["result"], json.dumps(result))
     return 0
 
 

@@ -19,9 +19,17 @@ from pathlib import Path
 from typing import Any
 
 from modeling.modeling_multitask import build_encoder, encoder_kwargs
-from modeling.serving import WEIGHT_FILES, SavedModelError, check_tokenizer_files, first_line, without_environment_keys
+from modeling.serving import (
+    TOKENIZER_SETTINGS,
+    TOKENIZER_VOCABULARIES,
+    WEIGHT_FILES,
+    SavedModelError,
+    check_tokenizer_files,
+    first_line,
+    without_environment_keys,
+)
 from training.arguments import DEFAULT_BACKBONE
-from training.recipe import PACKAGED_ALIASES, resolve_backbone
+from training.recipe import PACKAGED_ALIASES, config_depth, resolve_backbone
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "backbones"
 DEFAULT_SPECS = (
@@ -34,7 +42,7 @@ DEFAULT_SPECS = (
 )
 HUB_ALIASES = {"FacebookAI/xlm-roberta-base": "xlm-roberta-base",
                "distilbert/distilroberta-base": "distilroberta-base"}
-TOKENIZER_FILES = ("tokenizer_config.json", "tokenizer.json", "vocab.txt", "sentencepiece.bpe.model")
+TOKENIZER_FILES = (TOKENIZER_SETTINGS, *TOKENIZER_VOCABULARIES)
 DERIVED = re.compile(r"(.+)@(\d+)")
 LOCAL, PACKAGED, BUNDLED, HUB = "local folder", "packaged", "bundled config", "Hugging Face cache or Hub"
 
@@ -141,10 +149,10 @@ def derive(spec: str, base: Backbone, layers: int) -> Backbone:
 
 def encoder_layers(config) -> int:
     """Number of transformer layers, from the config alone."""
-    for attribute in ("num_hidden_layers", "n_layers", "num_layers"):
-        if isinstance(getattr(config, attribute, None), int):
-            return getattr(config, attribute)
-    raise BackboneUnavailable(f"cannot tell how many layers a {config.model_type!r} encoder has")
+    depth = config_depth(config)
+    if depth is None:
+        raise BackboneUnavailable(f"cannot tell how many layers a {config.model_type!r} encoder has")
+    return depth
 
 
 def count_parameters(config) -> dict[str, int]:

@@ -98,11 +98,18 @@ def resolve_backbone(name: str) -> str:
 
 def encoder_depth(backbone: str) -> int:
     """Number of transformer layers of an encoder, read from its config alone (no weights)."""
-    config = AutoConfig.from_pretrained(backbone)
+    depth = config_depth(AutoConfig.from_pretrained(backbone))
+    if depth is None:
+        raise ArgumentError(f"--backbone {backbone}: cannot tell how many layers its encoder has")
+    return depth
+
+
+def config_depth(config) -> int | None:
+    """Number of transformer layers an encoder config declares (None when it names none of the usual fields)."""
     for attribute in ("num_hidden_layers", "n_layers", "num_layers"):
         if isinstance(getattr(config, attribute, None), int):
             return getattr(config, attribute)
-    raise ArgumentError(f"--backbone {backbone}: cannot tell how many layers its encoder has")
+    return None
 
 
 def check_arguments(model_args: ModelArguments, data_args: DataArguments, training_args: MultiTaskTrainingArguments,
