@@ -194,3 +194,14 @@ def test_compute_metrics_rejects_mismatched_labels():
     with pytest.raises(ValueError, match="2 tasks"):
         compute(EvalPrediction(predictions={"toxic": np.zeros(2), "vad": np.zeros((2, 2))}, label_ids=np.zeros(2)))
 
+
+def test_compute_metrics_reports_the_joint_accuracy_of_the_classification_tasks():
+    compute = build_compute_metrics([MULTICLASS, BINARY, REGRESSION])
+    mc_logits = np.eye(4, dtype=np.float32)  # predicts anger, joy, fear, grief
+    mc_labels = np.array([0, 1, 0, -100])  # right, right, wrong, unlabelled
+    binary_logits = np.array([2.0, -2.0, 2.0, 2.0], dtype=np.float32)
+    binary_labels = np.array([1.0, 0.0, 1.0, 1.0], dtype=np.float32)  # all right
+    reg = np.zeros((4, 2), dtype=np.float32)
+    out = compute(EvalPrediction(predictions={"emotion": mc_logits, "toxic": binary_logits, "vad": reg},
+                                 label_ids=(mc_labels, binary_labels, reg)))
+    assert out["joint_accuracy"] == pytest.approx(2 / 3)  # rows 0 and 1 of the three labelled for both

@@ -511,4 +511,3 @@ def primary_score(task: dict, logits: np.ndarray, labels: np.ndarray, metric: st
     values = np.asarray(logits, dtype=np.float64).reshape(len(labels), -1)
     labels = labels.astype(np.float64).reshape(len(values), -1)
     return _f1_over_columns(labels == 1, values >= 0.0, labelled_entries(labels))  # p >= 0.5 <=> logit >= 0
-
