@@ -75,6 +75,15 @@ def test_the_best_trials_model_is_saved_and_a_rerun_tops_the_study_up(tmp_path, 
                                 "--data-cache-dir", str(tmp_path / "cache")]) == 0
 
 
+def test_a_searched_loss_weighting_wins_over_the_fixed_uncertainty_alias(tmp_path, flags):
+    (tmp_path / "space.yaml").write_text(yaml.safe_dump({"loss_weighting": {"type": "categorical",
+                                                                            "choices": ["dwa"]}}))
+    assert hyperparameter_search.main([*flags, "--use-uncertainty-weighting", "--n-trials", "1", "--no-pruning"]) == 0
+    assert states(study(tmp_path)) == ["COMPLETE"]
+    best_flags = yaml.safe_load((tmp_path / "search" / "best_flags.yaml").read_text())
+    assert best_flags["loss_weighting"] == "dwa" and not best_flags.get("use_uncertainty_weighting")
+
+
 def test_pruning_acts_at_an_evaluation_inside_a_trial(tmp_path, flags, monkeypatch):
     monkeypatch.setattr(training.search_run, "make_pruner", lambda name: optuna.pruners.ThresholdPruner(
         lower=1e9))  # every reported objective is below: prune at the first evaluation
